@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/docker/docker/client"
+
+	"github.com/vhost-gen/vhost-gen/internal/admin"
+	"github.com/vhost-gen/vhost-gen/internal/apply"
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+	"github.com/vhost-gen/vhost-gen/internal/discovery/docker"
+	"github.com/vhost-gen/vhost-gen/internal/render"
+	"github.com/vhost-gen/vhost-gen/internal/routing"
+	"github.com/vhost-gen/vhost-gen/internal/watch"
+)
+
+// app is the wired pipeline for one command.
+type app struct {
+	cfg      *Config
+	log      *slog.Logger
+	metrics  *admin.Metrics
+	cli      *client.Client
+	sources  []discovery.Source
+	renderer *render.Renderer
+	routing  routing.Options
+}
+
+func newApp(cfg *Config, stderr io.Writer) (*app, error) {
+	a := &app{cfg: cfg, metrics: admin.NewMetrics()}
+	var err error
+	if a.log, err = newLogger(cfg, stderr); err != nil {
+		return nil, err
+	}
+	mode, err := routing.ParseAddressMode(cfg.AddressMode)
+	if err != nil {
+		return nil, fmt.Errorf("--address-mode: %w", err)
+	}
+	if err := checkListen(cfg.Listen); err != nil {
+		return nil, err
+	}
+	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
+		ProxyContainer: cfg.ProxyContainer, IncludeUnhealthy: cfg.IncludeUnhealthy}
+	for _, n := range cfg.ProxyNetworks.values {
+		if _, err := routing.ParseNetwork(n); err != nil {
+			return nil, fmt.Errorf("--proxy-networks %q: %w", n, err)
+		}
+	}
+	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" {
+		if self := docker.SelfContainerID(); self != "" {
+			a.routing.ProxyContainer = self
+			a.log.Info("running in a container: the proxy's networks are this container's", "container", self[:12])
+		}
+	}
+	if a.renderer, err = render.Load(cfg.Proxy, cfg.Template); err != nil {
+		return nil, err
+	}
+	a.cli, err = docker.NewClient(func(op string) { a.metrics.DockerRequests.WithLabelValues(op).Inc() })
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	hostAddr := cfg.HostAddress
+	if hostAddr == "" {
+		hostAddr = defaultHostAddress(a.cli.DaemonHost())
+	}
+	for _, s := range cfg.Sources.values {
+		switch s {
+		case "docker":
+			a.sources = append(a.sources, docker.New(a.cli, docker.Options{
+				NodeAddress: hostAddr, Resync: cfg.Resync, Log: a.log.With("source", "docker"),
+				OnEvent: func(action string) { a.metrics.SourceEvents.WithLabelValues("docker", action).Inc() },
+			}))
+		case "swarm", "etcd":
+			return nil, fmt.Errorf("--source %s: not available in this version (docker is)", s)
+		default:
+			return nil, fmt.Errorf("--source %q: must be docker", s)
+		}
+	}
+	return a, nil
+}
+
+func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: must be debug, info, warn or error", cfg.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: must be text or json", cfg.LogFormat)
+}
+
+// checkListen keeps --listen to what can only be a port or an address with a port.
+func checkListen(v string) error {
+	if v == "" || strings.Trim(v, "0123456789abcdefABCDEF.:[]") != "" {
+		return fmt.Errorf("--listen %q: must be PORT or ADDR:PORT", v)
+	}
+	return nil
+}
+
+// defaultHostAddress is where published ports answer: DOCKER_HOST's host for a TCP engine,
+// otherwise this machine.
+func defaultHostAddress(daemonHost string) string {
+	if u, err := url.Parse(daemonHost); err == nil && (u.Scheme == "tcp" || u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != "" {
+		return u.Hostname()
+	}
+	return "127.0.0.1"
+}
+
+func (a *app) build(ws []discovery.Workload) routing.Table { return routing.Build(ws, a.routing) }
+
+func (a *app) renderTable(t routing.Table) ([]byte, error) {
+	return a.renderer.Render(render.NewData(t, a.cfg.Listen))
+}
+
+// applier builds the check and reload the flags ask for.
+func (a *app) applier() (*apply.Applier, error) {
+	ap := &apply.Applier{Path: a.cfg.Out}
+	switch c := a.cfg.CheckCmd; {
+	case c == "none":
+	case c != "":
+		check, err := apply.CommandCheck(c)
+		if err != nil {
+			return nil, err
+		}
+		ap.Check = check
+	case a.cfg.Proxy == "nginx":
+		ap.Check = apply.NginxCheck("nginx")
+	}
+	sig, err := apply.ParseSignal(a.cfg.ReloadSignal)
+	if err != nil {
+		return nil, fmt.Errorf("--reload-signal: %w", err)
+	}
+	chosen := 0
+	for _, v := range []string{a.cfg.ReloadCmd, a.cfg.ReloadPidfile, a.cfg.ReloadContainer, a.cfg.ReloadContainerLabel} {
+		if v != "" {
+			chosen++
+		}
+	}
+	if chosen > 1 {
+		return nil, errors.New("choose one of --reload-cmd, --reload-pidfile, --reload-container, --reload-container-label")
+	}
+	switch {
+	case a.cfg.ReloadCmd == "none":
+	case a.cfg.ReloadCmd != "":
+		if ap.Reload, err = apply.CommandReload(a.cfg.ReloadCmd); err != nil {
+			return nil, err
+		}
+	case a.cfg.ReloadPidfile != "":
+		ap.Reload = apply.PidfileReload(a.cfg.ReloadPidfile, sig)
+	case a.cfg.ReloadContainer != "" || a.cfg.ReloadContainerLabel != "":
+		ap.Reload = docker.SignalContainers(a.cli, a.cfg.ReloadContainer, a.cfg.ReloadContainerLabel, strings.TrimPrefix(sig.String(), "SIG"))
+	case a.cfg.Proxy == "nginx":
+		ap.Reload, _ = apply.CommandReload("nginx -s reload")
+	}
+	return ap, nil
+}
+
+func (a *app) watch(ctx context.Context) error {
+	if a.cfg.Out == "" {
+		return errors.New("--out is required: where should the config go?")
+	}
+	min, max, err := apply.ParseWait(a.cfg.Wait)
+	if err != nil {
+		return err
+	}
+	ap, err := a.applier()
+	if err != nil {
+		return err
+	}
+	state := &admin.State{}
+	if a.cfg.AdminAddr != "" {
+		ln, err := net.Listen("tcp", a.cfg.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+		srv := &http.Server{Handler: admin.Handler(state, a.metrics), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		a.log.Info("admin server listening", "addr", ln.Addr().String())
+	}
+	a.log.Info("vhost-gen watching", "version", versionString(), "out", a.cfg.Out, "proxy", a.cfg.Proxy,
+		"sources", a.cfg.Sources.String(), "wait", a.cfg.Wait)
+	p := &watch.Pipeline{Sources: a.sources, Build: a.build, Render: a.renderTable, Applier: ap,
+		Min: min, Max: max, Log: a.log, Metrics: a.metrics, State: state}
+	return p.Run(ctx)
+}
+
+// snapshot reads every source once.
+func (a *app) snapshot(ctx context.Context) ([]discovery.Workload, error) {
+	var all []discovery.Workload
+	for _, s := range a.sources {
+		ws, err := s.List(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", s.Name(), err)
+		}
+		all = append(all, ws...)
+	}
+	return all, nil
+}
+
+func (a *app) render(ctx context.Context, stdout io.Writer) error {
+	ws, err := a.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	t := a.build(ws)
+	printProblems(a.cfg, t)
+	data, err := a.renderTable(t)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Out == "" {
+		_, err = stdout.Write(data)
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(a.cfg.Out), "."+filepath.Base(a.cfg.Out)+".staged-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	os.Chmod(tmp.Name(), 0o644)
+	return os.Rename(tmp.Name(), a.cfg.Out)
+}
+
+func printProblems(cfg *Config, t routing.Table) {
+	for _, p := range t.Problems {
+		fmt.Fprintln(os.Stderr, "problem:", p.String())
+	}
+}
+
+func (a *app) routes(ctx context.Context, stdout io.Writer) error {
+	ws, err := a.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	t := a.build(ws)
+	if a.cfg.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			ProxyNetworks []string          `json:"proxyNetworks"`
+			Sites         []routing.Site    `json:"sites"`
+			Problems      []routing.Problem `json:"problems"`
+		}{t.ProxyNetworks, t.Sites, t.Problems})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tPATH\tBACKEND\tSERVERS")
+	for _, s := range t.Sites {
+		for _, r := range s.Routes {
+			servers := make([]string, len(r.Backend.Servers))
+			for i, sv := range r.Backend.Servers {
+				servers[i] = fmt.Sprintf("%s (%s, weight %d)", sv.Address, sv.Workload, sv.Weight)
+			}
+			path := r.Path
+			if r.Dest != "" {
+				path += " -> " + r.Dest
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s://%s\t%s\n", s.Host, path, r.Backend.Proto, r.Backend.Name, strings.Join(servers, ", "))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	printProblems(a.cfg, t)
+	return nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is every flag, after the environment and the command line.
+type Config struct {
+	Proxy, Template, Out                  string
+	CheckCmd, ReloadCmd                   string
+	ReloadSignal, ReloadPidfile           string
+	ReloadContainer, ReloadContainerLabel string
+	Wait                                  string
+	AddressMode                           string
+	ProxyNetworks                         listFlag
+	ProxyContainer                        string
+	Sources                               listFlag
+	AdminAddr, Listen, HostAddress        string
+	IncludeUnhealthy                      bool
+	Resync                                time.Duration
+	LogLevel, LogFormat                   string
+	JSON                                  bool
+}
+
+// listFlag is a comma-separated, repeatable flag. Values from the environment are replaced, not
+// extended, by values on the command line.
+type listFlag struct {
+	values  []string
+	fromEnv bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.values, ",") }
+
+func (l *listFlag) Set(v string) error {
+	if l.fromEnv {
+		l.values, l.fromEnv = nil, false
+	}
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			l.values = append(l.values, s)
+		}
+	}
+	return nil
+}
+
+const envPrefix = "VHOST_GEN_"
+
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+var commandHelp = map[string]string{
+	"watch": `vhost-gen watch: the daemon. Watches the source, and on every burst of changes renders the
+proxy config, checks it, puts it in place and reloads the proxy, never when nothing changed.
+Example: vhost-gen watch --out /etc/nginx/conf.d/vhost-gen.conf --proxy-networks frontend`,
+	"render": `vhost-gen render: render once from the live source to --out (or stdout) and exit; the
+problems go to stderr. No check, no reload: a dry run. Exits non-zero only when nothing could be
+rendered (source unreachable, template error).`,
+	"routes": `vhost-gen routes: print the routing table (sites, paths, servers) and the problems, then exit.
+--json prints them for machines.`,
+}
+
+// parseConfig reads flags for one command, each flag defaulting to its VHOST_GEN_* variable.
+func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("vhost-gen "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Proxy, "proxy", "nginx", "which proxy: selects the shipped template, the check and the reload (nginx)")
+	fs.StringVar(&c.Template, "template", "", "a template `FILE` of your own instead of the shipped one (Go text/template with sprig functions)")
+	fs.StringVar(&c.Out, "out", "", "where the rendered config goes (`FILE`); required by watch, stdout for render")
+	fs.StringVar(&c.Listen, "listen", "80", "where the proxy listens for HTTP, passed to the template (`PORT` or ADDR:PORT)")
+	fs.StringVar(&c.CheckCmd, "check-cmd", "", "check command for the staged config, {{.File}} is the staged file; `CMD` \"none\" skips the check (default: nginx -t on a config that includes the staged file)")
+	fs.StringVar(&c.ReloadCmd, "reload-cmd", "", "reload command; `CMD` \"none\" skips the reload (default: nginx -s reload, unless another --reload-* is set)")
+	fs.StringVar(&c.ReloadPidfile, "reload-pidfile", "", "reload by sending --reload-signal to the process whose PID is in `FILE`")
+	fs.StringVar(&c.ReloadContainer, "reload-container", "", "reload by sending --reload-signal to the proxy's container `NAME` (or ID)")
+	fs.StringVar(&c.ReloadContainerLabel, "reload-container-label", "", "reload by sending --reload-signal to every running container with the label `KEY=VALUE`")
+	fs.StringVar(&c.ReloadSignal, "reload-signal", "HUP", "the `SIGNAL` for --reload-pidfile and --reload-container[-label]")
+	fs.StringVar(&c.Wait, "wait", "100ms:1s", "debounce `MIN:MAX`: apply MIN after the last change of a burst, at most MAX after its first")
+	fs.StringVar(&c.AddressMode, "address-mode", "auto", "how to reach workloads: auto (DESIGN rules), network (shared networks only), host-port (published ports only)")
+	fs.Var(&c.ProxyNetworks, "proxy-networks", "the proxy's `NETWORKS` (comma separated), when vhost-gen does not run in the proxy's container")
+	fs.StringVar(&c.ProxyContainer, "proxy-container", "", "the proxy's container `NAME` (or ID), whose networks are the proxy's networks")
+	fs.Var(&c.Sources, "source", "where workloads come from: docker (repeatable; swarm and etcd are planned)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9180", "the admin HTTP server (/healthz, /metrics, /routes) `ADDR`; empty disables it")
+	fs.StringVar(&c.HostAddress, "host-address", "", "the engine host's `ADDRESS` for published ports and host networking (default: DOCKER_HOST's host, else 127.0.0.1)")
+	fs.BoolVar(&c.IncludeUnhealthy, "include-unhealthy", false, "route containers whose healthcheck is starting or unhealthy too")
+	fs.DurationVar(&c.Resync, "resync", 5*time.Minute, "full re-read of the source every `DURATION`; events do the rest")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	if cmd == "routes" {
+		fs.BoolVar(&c.JSON, "json", false, "print the table and the problems as JSON")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nFlags (each also read from the environment variable shown):\n", commandHelp[cmd])
+		fs.VisitAll(func(f *flag.Flag) {
+			name, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(stderr, "  --%s %s\t[%s]\n    \t%s", f.Name, name, envName(f.Name), usage)
+			if f.DefValue != "" && f.DefValue != "false" {
+				fmt.Fprintf(stderr, " (default %q)", f.DefValue)
+			}
+			fmt.Fprintln(stderr)
+		})
+		fmt.Fprintln(stderr, "\nThe Docker client honours DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH as the docker CLI does.")
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
+	}
+	c.ProxyNetworks.fromEnv, c.Sources.fromEnv = true, true
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see vhost-gen %s --help)", fs.Arg(0), cmd)
+	}
+	if len(c.Sources.values) == 0 {
+		c.Sources.values = []string{"docker"}
+	}
+	return c, nil
+}

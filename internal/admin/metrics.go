@@ -1,0 +1,47 @@
+package admin
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are vhost-gen's Prometheus metrics, on a registry of their own.
+type Metrics struct {
+	Registry       *prometheus.Registry
+	DockerRequests *prometheus.CounterVec // by operation
+	SourceEvents   *prometheus.CounterVec // by source, action
+	Applies        *prometheus.CounterVec // by result
+	Reloads        prometheus.Counter
+	Problems       prometheus.Gauge
+	Sites          prometheus.Gauge
+	Servers        prometheus.Gauge
+	Generation     prometheus.Gauge
+	LastApplied    prometheus.Gauge
+}
+
+// NewMetrics registers the metrics.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		DockerRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vhostgen_docker_api_requests_total", Help: "Docker Engine API requests, by operation.",
+		}, []string{"op"}),
+		SourceEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vhostgen_source_events_total", Help: "Source events handled, by source and action.",
+		}, []string{"source", "action"}),
+		Applies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vhostgen_applies_total", Help: "Apply attempts, by result (applied, unchanged, render_failed, check_failed, reload_failed, failed).",
+		}, []string{"result"}),
+		Reloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vhostgen_reloads_total", Help: "Successful proxy reloads.",
+		}),
+		Problems:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_problems", Help: "Problems in the current routing table."}),
+		Sites:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_sites", Help: "Sites (host names) in the current routing table."}),
+		Servers:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_servers", Help: "Servers over all backends of the current routing table."}),
+		Generation:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_inventory_generation", Help: "Generation of the workload inventory last rendered."}),
+		LastApplied: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_last_apply_success_timestamp_seconds", Help: "When a config was last applied or found unchanged."}),
+	}
+	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.Applies, m.Reloads, m.Problems, m.Sites,
+		m.Servers, m.Generation, m.LastApplied, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,166 @@
+package apply
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// commandTimeout bounds a check or reload command, so that a hung proxy cannot stall the loop.
+const commandTimeout = 30 * time.Second
+
+// SplitCommand splits an operator's command line into words, with single and double quotes and
+// backslash escapes as a shell would, but runs no shell: nothing in it is expanded.
+func SplitCommand(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord, quote := false, byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote == '\'':
+			cur.WriteByte(c)
+		case c == '\\' && i+1 < len(s) && (quote == 0 || strings.IndexByte(`"\$`+"`", s[i+1]) >= 0):
+			i++
+			cur.WriteByte(s[i])
+			inWord = true
+		case quote == '"':
+			cur.WriteByte(c)
+		case c == '\'' || c == '"':
+			quote, inWord = c, true
+		case c == ' ' || c == '\t' || c == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("command %q: unclosed quote", s)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	if len(words) == 0 {
+		return nil, errors.New("empty command")
+	}
+	return words, nil
+}
+
+// Run runs argv and returns an error carrying its output when it fails.
+func Run(ctx context.Context, argv []string) error {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			return fmt.Errorf("%s: %w", argv[0], err)
+		}
+		return fmt.Errorf("%s: %w: %s", argv[0], err, msg)
+	}
+	return nil
+}
+
+// CommandCheck runs an operator's check command, with {{.File}} replaced by the staged file.
+func CommandCheck(cmdline string) (CheckFunc, error) {
+	argv, err := SplitCommand(cmdline)
+	if err != nil {
+		return nil, fmt.Errorf("--check-cmd: %w", err)
+	}
+	return func(ctx context.Context, staged string) error {
+		words := make([]string, len(argv))
+		for i, w := range argv {
+			words[i] = strings.ReplaceAll(w, "{{.File}}", staged)
+		}
+		return Run(ctx, words)
+	}, nil
+}
+
+// NginxCheck runs `nginx -t` on a throwaway main config that includes the staged file in the http
+// context, where the shipped template's output belongs.
+func NginxCheck(binary string) CheckFunc {
+	return func(ctx context.Context, staged string) error {
+		dir, err := os.MkdirTemp("", "vhost-gen-check-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		abs, err := filepath.Abs(staged)
+		if err != nil {
+			return err
+		}
+		main := filepath.Join(dir, "nginx.conf")
+		conf := fmt.Sprintf("pid %s;\nerror_log stderr;\nevents {}\nhttp {\n    include %s;\n}\n",
+			filepath.Join(dir, "nginx.pid"), quoteNginx(abs))
+		if err := os.WriteFile(main, []byte(conf), 0o600); err != nil {
+			return err
+		}
+		return Run(ctx, []string{binary, "-t", "-q", "-e", "stderr", "-p", dir + "/", "-c", main})
+	}
+}
+
+func quoteNginx(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// CommandReload runs an operator's reload command.
+func CommandReload(cmdline string) (ReloadFunc, error) {
+	argv, err := SplitCommand(cmdline)
+	if err != nil {
+		return nil, fmt.Errorf("--reload-cmd: %w", err)
+	}
+	return func(ctx context.Context) error { return Run(ctx, argv) }, nil
+}
+
+// PidfileReload sends sig to the process whose PID is in pidfile, read at every reload since the
+// proxy may have been restarted.
+func PidfileReload(pidfile string, sig syscall.Signal) ReloadFunc {
+	return func(context.Context) error {
+		b, err := os.ReadFile(pidfile)
+		if err != nil {
+			return fmt.Errorf("read pid: %w", err)
+		}
+		pid, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+		if err != nil || pid <= 1 {
+			return fmt.Errorf("pid file %s: %q is not a process ID", pidfile, bytes.TrimSpace(b))
+		}
+		if err := syscall.Kill(pid, sig); err != nil {
+			return fmt.Errorf("signal %s to pid %d (from %s): %w", sig, pid, pidfile, err)
+		}
+		return nil
+	}
+}
+
+// ParseSignal accepts a signal name, with or without "SIG".
+func ParseSignal(name string) (syscall.Signal, error) {
+	switch strings.TrimPrefix(strings.ToUpper(name), "SIG") {
+	case "HUP":
+		return syscall.SIGHUP, nil
+	case "USR1":
+		return syscall.SIGUSR1, nil
+	case "USR2":
+		return syscall.SIGUSR2, nil
+	case "TERM":
+		return syscall.SIGTERM, nil
+	case "QUIT":
+		return syscall.SIGQUIT, nil
+	case "INT":
+		return syscall.SIGINT, nil
+	}
+	return 0, fmt.Errorf("signal %q: use HUP, USR1, USR2, QUIT, INT or TERM", name)
+}

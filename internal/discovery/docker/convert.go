@@ -1,0 +1,90 @@
+package docker
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+)
+
+// SourceName is the name of this source in updates, problems and metrics.
+const SourceName = "docker"
+
+// FromInspect turns an inspected container into a workload. ok is false for a container that
+// cannot serve (not running, paused, restarting).
+func FromInspect(c *container.InspectResponse, nodeAddress string) (w discovery.Workload, ok bool) {
+	if c.ContainerJSONBase == nil || c.State == nil || !c.State.Running || c.State.Paused || c.State.Restarting {
+		return w, false
+	}
+	w = discovery.Workload{
+		ID:          c.ID,
+		Name:        strings.TrimPrefix(c.Name, "/"),
+		Source:      SourceName,
+		NodeAddress: nodeAddress,
+	}
+	if c.State.Health != nil {
+		w.Health = string(c.State.Health.Status)
+	}
+	if c.HostConfig != nil {
+		w.NetworkMode = string(c.HostConfig.NetworkMode)
+	}
+	if c.Config != nil {
+		w.Labels = c.Config.Labels
+		w.Env = parseEnv(c.Config.Env)
+		for p := range c.Config.ExposedPorts {
+			w.Ports = appendPort(w.Ports, p.Proto(), p.Int(), "", "")
+		}
+	}
+	if ns := c.NetworkSettings; ns != nil {
+		for p, bindings := range ns.Ports {
+			for _, b := range bindings {
+				w.Ports = appendPort(w.Ports, p.Proto(), p.Int(), b.HostIP, b.HostPort)
+			}
+		}
+		w.Networks = make([]discovery.Network, 0, len(ns.Networks))
+		for name, ep := range ns.Networks {
+			if ep != nil {
+				w.Networks = append(w.Networks, discovery.Network{Name: name, ID: ep.NetworkID, IP: ep.IPAddress})
+			}
+		}
+		slices.SortFunc(w.Networks, func(a, b discovery.Network) int { return cmp.Compare(a.Name, b.Name) })
+	}
+	w.Ports = normalizePorts(w.Ports)
+	return w, true
+}
+
+func appendPort(ps []discovery.Port, proto string, port int, hostIP, hostPort string) []discovery.Port {
+	hp, _ := strconv.Atoi(hostPort)
+	return append(ps, discovery.Port{Port: port, Proto: proto, HostIP: hostIP, HostPort: hp})
+}
+
+// normalizePorts sorts ports and drops an unbound entry for a port that also has bindings.
+func normalizePorts(ps []discovery.Port) []discovery.Port {
+	slices.SortFunc(ps, func(a, b discovery.Port) int {
+		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.HostIP, b.HostIP), cmp.Compare(a.HostPort, b.HostPort))
+	})
+	ps = slices.Compact(ps)
+	return slices.DeleteFunc(ps, func(p discovery.Port) bool {
+		if p.HostPort != 0 {
+			return false
+		}
+		return slices.ContainsFunc(ps, func(q discovery.Port) bool { return q.Port == p.Port && q.Proto == p.Proto && q.HostPort != 0 })
+	})
+}
+
+func parseEnv(env []string) map[string]string {
+	if len(env) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}

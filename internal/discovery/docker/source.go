@@ -1,0 +1,271 @@
+// Package docker reads workloads from one Docker Engine: a full list at (re)connect and on a slow
+// timer, and in between one inspect per container event.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+)
+
+// Options configure the source.
+type Options struct {
+	// NodeAddress is where this engine's published ports and host-network containers answer.
+	NodeAddress string
+	// Resync is the slow timer for a full re-read; events do the rest.
+	Resync time.Duration
+	Log    *slog.Logger
+	// OnEvent, if set, is called for every engine event handled (for metrics).
+	OnEvent func(action string)
+}
+
+// Source is the Docker Engine source.
+type Source struct {
+	cli *client.Client
+	opt Options
+
+	mu sync.Mutex
+	// cache remembers, per running container, the list entry it was last inspected at, so that a
+	// resync inspects only containers that are new or changed.
+	cache map[string]cached
+}
+
+type cached struct {
+	fingerprint string
+	workload    discovery.Workload
+	ok          bool
+}
+
+// New returns a source reading from cli.
+func New(cli *client.Client, opt Options) *Source {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Resync <= 0 {
+		opt.Resync = 5 * time.Minute
+	}
+	return &Source{cli: cli, opt: opt, cache: map[string]cached{}}
+}
+
+// Name implements discovery.Source.
+func (s *Source) Name() string { return SourceName }
+
+// List lists running containers and inspects those not already cached at the same state.
+func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
+	list, err := s.cli.ContainerList(ctx, container.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	s.mu.Lock()
+	old := s.cache
+	s.mu.Unlock()
+	fresh := make(map[string]cached, len(list))
+	var out []discovery.Workload
+	for i := range list {
+		fp := fingerprint(&list[i])
+		c, hit := old[list[i].ID]
+		if !hit || c.fingerprint != fp {
+			w, ok, err := s.inspect(ctx, list[i].ID)
+			if err != nil {
+				if client.IsErrNotFound(err) {
+					continue // gone since the list
+				}
+				return nil, err
+			}
+			c = cached{fingerprint: fp, workload: w, ok: ok}
+		}
+		fresh[list[i].ID] = c
+		if c.ok {
+			out = append(out, c.workload)
+		}
+	}
+	s.mu.Lock()
+	s.cache = fresh
+	s.mu.Unlock()
+	return out, nil
+}
+
+// fingerprint covers what a list entry shows of a container's routing state; the rest (labels,
+// env, exposed ports) cannot change without a new container ID.
+func fingerprint(c *container.Summary) string {
+	var b strings.Builder
+	b.WriteString(c.State)
+	b.WriteByte('|')
+	b.WriteString(healthOf(c.Status))
+	if c.NetworkSettings != nil {
+		for _, n := range slices.Sorted(maps.Keys(c.NetworkSettings.Networks)) {
+			if ep := c.NetworkSettings.Networks[n]; ep != nil {
+				fmt.Fprintf(&b, "|%s=%s", n, ep.IPAddress)
+			}
+		}
+	}
+	for _, p := range c.Ports {
+		fmt.Fprintf(&b, "|%s:%d:%d/%s", p.IP, p.PublicPort, p.PrivatePort, p.Type)
+	}
+	return b.String()
+}
+
+// healthOf extracts the health from a status such as "Up 3 minutes (healthy)".
+func healthOf(status string) string {
+	if i := strings.LastIndexByte(status, '('); i >= 0 {
+		return status[i:]
+	}
+	return ""
+}
+
+func (s *Source) inspect(ctx context.Context, id string) (discovery.Workload, bool, error) {
+	c, err := s.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return discovery.Workload{}, false, fmt.Errorf("inspect container %.12s: %w", id, err)
+	}
+	w, ok := FromInspect(&c, s.opt.NodeAddress)
+	return w, ok, nil
+}
+
+// eventFilters ask the engine only for the events that can change routing.
+func eventFilters() filters.Args {
+	return filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)),
+		filters.Arg("type", string(events.NetworkEventType)),
+		filters.Arg("event", "start"), filters.Arg("event", "die"), filters.Arg("event", "destroy"),
+		filters.Arg("event", "pause"), filters.Arg("event", "unpause"), filters.Arg("event", "rename"),
+		filters.Arg("event", "health_status"),
+		filters.Arg("event", "connect"), filters.Arg("event", "disconnect"),
+	)
+}
+
+// Watch implements discovery.Source. An unreachable engine is logged once per outage, retried
+// with backoff, and sends nothing, so the last routing table stays in force.
+func (s *Source) Watch(ctx context.Context, out chan<- discovery.Update) error {
+	const minBackoff, maxBackoff = 250 * time.Millisecond, 10 * time.Second
+	backoff, down := minBackoff, false
+	for {
+		connected, err := s.session(ctx, out, func() {
+			if down {
+				s.opt.Log.Info("docker engine reachable again; resynced")
+				down = false
+			}
+			backoff = minBackoff
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch {
+		case !down:
+			s.opt.Log.Warn("docker engine unreachable; keeping the last routing table until it is back", "err", err)
+			down = true
+		default:
+			s.opt.Log.Debug("docker engine still unreachable", "err", err)
+		}
+		if connected {
+			backoff = minBackoff
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// session subscribes to events, resyncs, and handles events until the stream fails.
+func (s *Source) session(ctx context.Context, out chan<- discovery.Update, up func()) (connected bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Subscribe before listing, so that no change falls between the list and the stream.
+	msgs, errs := s.cli.Events(ctx, events.ListOptions{Filters: eventFilters()})
+	if err := s.resync(ctx, out); err != nil {
+		return false, err
+	}
+	up()
+	ticker := time.NewTicker(s.opt.Resync)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case err := <-errs:
+			if err == nil {
+				err = errors.New("event stream closed")
+			}
+			return true, err
+		case <-ticker.C:
+			if err := s.resync(ctx, out); err != nil {
+				return true, err
+			}
+		case m := <-msgs:
+			if err := s.handle(ctx, m, out); err != nil {
+				return true, err
+			}
+		}
+	}
+}
+
+func (s *Source) resync(ctx context.Context, out chan<- discovery.Update) error {
+	ws, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	return send(ctx, out, discovery.Update{Source: SourceName, Full: true, Workloads: ws})
+}
+
+// handle turns one event into at most one API call: an inspect of the container concerned.
+func (s *Source) handle(ctx context.Context, m events.Message, out chan<- discovery.Update) error {
+	id := m.Actor.ID
+	if m.Type == events.NetworkEventType {
+		id = m.Actor.Attributes["container"]
+	}
+	if id == "" {
+		return nil
+	}
+	action := string(m.Action)
+	if s.opt.OnEvent != nil {
+		s.opt.OnEvent(action)
+	}
+	remove := discovery.Update{Source: SourceName, Removed: []string{id}}
+	if action == "die" || action == "destroy" {
+		s.forget(id)
+		return send(ctx, out, remove) // a dead container needs no inspect to know it is gone
+	}
+	w, ok, err := s.inspect(ctx, id)
+	switch {
+	case client.IsErrNotFound(err):
+		s.forget(id)
+		return send(ctx, out, remove)
+	case err != nil:
+		return err
+	case !ok:
+		return send(ctx, out, remove)
+	}
+	// The list fingerprint is unknown here; a resync re-inspects this container once.
+	return send(ctx, out, discovery.Update{Source: SourceName, Workloads: []discovery.Workload{w}})
+}
+
+func (s *Source) forget(id string) {
+	s.mu.Lock()
+	delete(s.cache, id)
+	s.mu.Unlock()
+}
+
+func send(ctx context.Context, out chan<- discovery.Update, u discovery.Update) error {
+	select {
+	case out <- u:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

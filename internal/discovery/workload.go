@@ -1,0 +1,115 @@
+// Package discovery holds what every source reports: the Workload (one routable thing) and the
+// Source interface that the Docker, Swarm and etcd readers implement.
+package discovery
+
+import (
+	"context"
+	"maps"
+	"slices"
+)
+
+// Health values of a workload; empty means the workload has no healthcheck.
+const (
+	HealthNone      = ""
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// Workload is one routable thing: a container, a Swarm task or an etcd entry.
+// A Workload is immutable once handed on: sources build a new one for every change.
+type Workload struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Source string `json:"source"`
+	// ServiceLabels are a Swarm service's labels; they win over Labels, which win over Env.
+	ServiceLabels map[string]string `json:"serviceLabels,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	Env           map[string]string `json:"env,omitempty"`
+	// Networks the workload is attached to, sorted by name.
+	Networks []Network `json:"networks,omitempty"`
+	// Ports exposed by the workload, with their host bindings, sorted by (port, proto).
+	Ports       []Port `json:"ports,omitempty"`
+	NetworkMode string `json:"networkMode,omitempty"`
+	// NodeAddress is the address of the node the workload runs on, for published ports and host
+	// networking.
+	NodeAddress string `json:"nodeAddress,omitempty"`
+	Health      string `json:"health,omitempty"`
+}
+
+// Network is one attachment of a workload.
+type Network struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+	IP   string `json:"ip"`
+}
+
+// Port is a container port and, when published, where the host publishes it.
+type Port struct {
+	Port     int    `json:"port"`
+	Proto    string `json:"proto"`
+	HostIP   string `json:"hostIP,omitempty"`
+	HostPort int    `json:"hostPort,omitempty"`
+}
+
+// Origin says where a setting came from, for messages that tell a user what to fix.
+type Origin string
+
+// The places a setting can come from, in the order they win.
+const (
+	FromServiceLabel Origin = "service label"
+	FromLabel        Origin = "label"
+	FromEnv          Origin = "env"
+)
+
+// Setting returns the named setting: a service label wins over a label, which wins over env.
+func (w *Workload) Setting(name string) (value string, from Origin, ok bool) {
+	if v, ok := w.ServiceLabels[name]; ok {
+		return v, FromServiceLabel, true
+	}
+	if v, ok := w.Labels[name]; ok {
+		return v, FromLabel, true
+	}
+	if v, ok := w.Env[name]; ok {
+		return v, FromEnv, true
+	}
+	return "", "", false
+}
+
+// Network returns the attachment to the named network.
+func (w *Workload) Network(name string) (Network, bool) {
+	for _, n := range w.Networks {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return Network{}, false
+}
+
+// Equal reports whether two workloads would route the same; it lets the inventory ignore
+// events that change nothing (a container restarted into the same state).
+func (w *Workload) Equal(o *Workload) bool {
+	return w.ID == o.ID && w.Name == o.Name && w.Source == o.Source &&
+		w.NetworkMode == o.NetworkMode && w.NodeAddress == o.NodeAddress && w.Health == o.Health &&
+		maps.Equal(w.ServiceLabels, o.ServiceLabels) && maps.Equal(w.Labels, o.Labels) &&
+		maps.Equal(w.Env, o.Env) && slices.Equal(w.Networks, o.Networks) && slices.Equal(w.Ports, o.Ports)
+}
+
+// Update is what a source sends: either its whole current set (Full), or upserts and removals.
+type Update struct {
+	Source    string
+	Full      bool
+	Workloads []Workload
+	Removed   []string // IDs
+}
+
+// Source is a place workloads come from.
+type Source interface {
+	// Name is the source's name in updates, logs and metrics ("docker", "swarm", "etcd").
+	Name() string
+	// List reads the whole current set once.
+	List(ctx context.Context) ([]Workload, error)
+	// Watch sends a Full update on every (re)connect and then changes, until ctx ends. While the
+	// source is unreachable it sends nothing, so the last known set stays in force.
+	Watch(ctx context.Context, out chan<- Update) error
+}

@@ -1,0 +1,93 @@
+// Package inventory holds the current set of workloads from every source, applies the sources'
+// updates to it, and hands out immutable snapshots.
+package inventory
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+)
+
+// Snapshot is the set of workloads at one generation, sorted by (source, name, ID).
+// It shares workloads with the inventory; workloads are never mutated, so that is safe.
+type Snapshot struct {
+	Generation uint64
+	Workloads  []discovery.Workload
+}
+
+// Inventory is safe for concurrent use.
+type Inventory struct {
+	mu       sync.Mutex
+	gen      uint64
+	bySource map[string]map[string]discovery.Workload
+}
+
+// New returns an empty inventory.
+func New() *Inventory {
+	return &Inventory{bySource: map[string]map[string]discovery.Workload{}}
+}
+
+// Apply applies one update and reports whether the set changed. An update that changes nothing
+// (a container restarted into the same state) leaves the generation as it was.
+func (inv *Inventory) Apply(u discovery.Update) bool {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	set := inv.bySource[u.Source]
+	if set == nil {
+		set = map[string]discovery.Workload{}
+		inv.bySource[u.Source] = set
+	}
+	changed := false
+	if u.Full {
+		seen := make(map[string]struct{}, len(u.Workloads))
+		for i := range u.Workloads {
+			seen[u.Workloads[i].ID] = struct{}{}
+		}
+		for id := range set {
+			if _, ok := seen[id]; !ok {
+				delete(set, id)
+				changed = true
+			}
+		}
+	}
+	for i := range u.Workloads {
+		w := &u.Workloads[i]
+		if old, ok := set[w.ID]; ok && old.Equal(w) {
+			continue
+		}
+		set[w.ID] = *w
+		changed = true
+	}
+	for _, id := range u.Removed {
+		if _, ok := set[id]; ok {
+			delete(set, id)
+			changed = true
+		}
+	}
+	if changed {
+		inv.gen++
+	}
+	return changed
+}
+
+// Snapshot returns the current set.
+func (inv *Inventory) Snapshot() Snapshot {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	n := 0
+	for _, set := range inv.bySource {
+		n += len(set)
+	}
+	ws := make([]discovery.Workload, 0, n)
+	for _, set := range inv.bySource {
+		for _, w := range set {
+			ws = append(ws, w)
+		}
+	}
+	slices.SortFunc(ws, func(a, b discovery.Workload) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	return Snapshot{Generation: inv.gen, Workloads: ws}
+}

@@ -1,0 +1,119 @@
+// Package render turns the routing table into the proxy's config through a template: the shipped
+// one for the proxy, or a user's file, with sprig's functions and a few of vhost-gen's own.
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"strings"
+	"text/template"
+
+	"github.com/Masterminds/sprig/v3"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+	"github.com/vhost-gen/vhost-gen/internal/routing"
+	"github.com/vhost-gen/vhost-gen/templates"
+)
+
+// Data is what a template sees.
+type Data struct {
+	Sites         []routing.Site
+	Problems      []routing.Problem
+	ProxyNetworks []string
+	Workloads     []discovery.Workload
+	// Listen is where the proxy listens for HTTP ("80", "127.0.0.1:8080").
+	Listen string
+}
+
+// NewData assembles a template's data from a table.
+func NewData(t routing.Table, listen string) Data {
+	return Data{Sites: t.Sites, Problems: t.Problems, ProxyNetworks: t.ProxyNetworks, Workloads: t.Workloads, Listen: listen}
+}
+
+// Renderer renders one parsed template.
+type Renderer struct {
+	name string
+	tmpl *template.Template
+}
+
+// Shipped lists the proxies that have a shipped template.
+func Shipped() []string {
+	entries, _ := fs.ReadDir(templates.FS, ".")
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// Load parses the user's template file, or the shipped template for proxy when file is empty.
+func Load(proxy, file string) (*Renderer, error) {
+	if file != "" {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", file, err)
+		}
+		return Parse(file, string(text))
+	}
+	matches, _ := fs.Glob(templates.FS, proxy+"/*.tmpl")
+	if len(matches) != 1 {
+		return nil, fmt.Errorf("no shipped template for proxy %q (shipped: %s)", proxy, strings.Join(Shipped(), ", "))
+	}
+	text, err := fs.ReadFile(templates.FS, matches[0])
+	if err != nil {
+		return nil, err
+	}
+	return Parse("templates/"+matches[0], string(text))
+}
+
+// Parse parses template text; name appears in error messages.
+func Parse(name, text string) (*Renderer, error) {
+	t, err := template.New(name).Option("missingkey=error").Funcs(sprig.TxtFuncMap()).Funcs(funcs).Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", name, err)
+	}
+	return &Renderer{name: name, tmpl: t}, nil
+}
+
+// Render executes the template. The output depends only on data, which is sorted, so the same
+// state gives the same bytes (unless a user's template calls sprig's clock or random functions).
+func (r *Renderer) Render(d Data) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(4096)
+	if err := r.tmpl.Execute(&buf, d); err != nil {
+		return nil, fmt.Errorf("template %s: %w", r.name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+var funcs = template.FuncMap{
+	"ident":   ident,
+	"comment": comment,
+}
+
+// ident turns a name into a unique identifier of [a-z0-9_], for nginx variable names.
+func ident(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	mapped := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ToLower(name))
+	return fmt.Sprintf("%s_%08x", mapped, h.Sum32())
+}
+
+// comment makes a string safe to put in a config comment: one line, printable ASCII, no
+// characters any proxy treats specially.
+func comment(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || strings.ContainsRune(";{}$\\`'\"", r) {
+			return '_'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,168 @@
+package routing
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+)
+
+// AddressMode chooses which of DESIGN.md's address rules apply.
+type AddressMode string
+
+// The address modes.
+const (
+	// ModeAuto applies every rule in order.
+	ModeAuto AddressMode = "auto"
+	// ModeNetwork routes only over networks shared with the proxy (or VIRTUAL_NETWORK).
+	ModeNetwork AddressMode = "network"
+	// ModeHostPort routes only to the node's address: host networking or published ports.
+	ModeHostPort AddressMode = "host-port"
+)
+
+// ParseAddressMode validates the --address-mode flag.
+func ParseAddressMode(v string) (AddressMode, error) {
+	switch m := AddressMode(v); m {
+	case ModeAuto, ModeNetwork, ModeHostPort:
+		return m, nil
+	}
+	return "", fmt.Errorf("address mode %q: must be auto, network or host-port", v)
+}
+
+// ingress is Swarm's routing-mesh network: never a route to a task.
+const ingress = "ingress"
+
+// target is where one workload is reached.
+type target struct {
+	ip   string
+	port int
+}
+
+func (t target) String() string { return net.JoinHostPort(t.ip, strconv.Itoa(t.port)) }
+
+// addressError is a reason no address was found, with the setting it concerns.
+type addressError struct {
+	setting string
+	reason  string
+}
+
+// choosePort applies VIRTUAL_PORT's default: the single exposed port, else 80.
+func choosePort(w *discovery.Workload, s *Settings) (int, *addressError) {
+	if s.Port != 0 {
+		return s.Port, nil
+	}
+	var tcp []int
+	for _, p := range w.Ports {
+		if p.Proto == "tcp" && !slices.Contains(tcp, p.Port) {
+			tcp = append(tcp, p.Port)
+		}
+	}
+	switch {
+	case len(tcp) == 1:
+		return tcp[0], nil
+	case len(tcp) == 0 || slices.Contains(tcp, 80):
+		return 80, nil
+	}
+	return 0, &addressError{SettingPort, fmt.Sprintf("not set, and several ports are exposed (%s) none of which is 80: set VIRTUAL_PORT", joinInts(tcp))}
+}
+
+// chooseAddress applies DESIGN.md's address rules in order; the first that yields an address wins.
+func chooseAddress(w *discovery.Workload, s *Settings, port int, mode AddressMode, proxyNets []string) (target, *addressError) {
+	if mode != ModeHostPort {
+		// Rule 1: VIRTUAL_NETWORK names the network.
+		if s.Network != "" {
+			n, ok := w.Network(s.Network)
+			if !ok {
+				return target{}, &addressError{SettingNetwork, fmt.Sprintf("not attached to this network (attached: %s)", networkNames(w))}
+			}
+			if n.IP == "" {
+				return target{}, &addressError{SettingNetwork, "no IPv4 address on this network"}
+			}
+			return target{n.IP, port}, nil
+		}
+		// Rule 2: the first network shared with the proxy, by name; never ingress.
+		for _, n := range w.Networks {
+			if n.Name != ingress && n.IP != "" && slices.Contains(proxyNets, n.Name) {
+				return target{n.IP, port}, nil
+			}
+		}
+		if mode == ModeNetwork {
+			return target{}, &addressError{"", noSharedNetwork(w, proxyNets)}
+		}
+	}
+	// Rule 3: host networking.
+	if w.NetworkMode == "host" {
+		if w.NodeAddress == "" {
+			return target{}, &addressError{"", "host networking, but the node's address is unknown"}
+		}
+		return target{w.NodeAddress, port}, nil
+	}
+	// Rule 4: a port published on the host.
+	if t, ok := published(w, port); ok {
+		return t, nil
+	}
+	reason := fmt.Sprintf("no address: port %d/tcp is not published on the host", port)
+	if mode == ModeAuto {
+		reason = noSharedNetwork(w, proxyNets) + fmt.Sprintf(", and port %d/tcp is not published on the host", port)
+	}
+	return target{}, &addressError{"", reason}
+}
+
+// published finds the host binding of a container port, IPv4 first. A binding to all addresses
+// is reached on the node's address.
+func published(w *discovery.Workload, port int) (target, bool) {
+	var best target
+	for _, p := range w.Ports {
+		if p.Port != port || p.Proto != "tcp" || p.HostPort == 0 {
+			continue
+		}
+		ip := p.HostIP
+		if ip == "" || ip == "0.0.0.0" || ip == "::" {
+			ip = w.NodeAddress
+		}
+		if ip == "" {
+			continue
+		}
+		t := target{ip, p.HostPort}
+		if !strings.Contains(ip, ":") {
+			return t, true
+		}
+		if best.ip == "" {
+			best = t
+		}
+	}
+	return best, best.ip != ""
+}
+
+func noSharedNetwork(w *discovery.Workload, proxyNets []string) string {
+	if proxyNets == nil {
+		return fmt.Sprintf("no address: the proxy's networks are unknown (run vhost-gen in the proxy's container, or set --proxy-networks or --proxy-container) and VIRTUAL_NETWORK is not set (attached: %s)", networkNames(w))
+	}
+	return fmt.Sprintf("no address: shares no network with the proxy (proxy: %s; attached: %s)", orNone(strings.Join(proxyNets, ", ")), networkNames(w))
+}
+
+func networkNames(w *discovery.Workload) string {
+	names := make([]string, 0, len(w.Networks))
+	for _, n := range w.Networks {
+		names = append(names, n.Name)
+	}
+	return orNone(strings.Join(names, ", "))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}

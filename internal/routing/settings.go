@@ -1,0 +1,226 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+)
+
+// The settings users write, named as nginx-proxy names them.
+const (
+	SettingHost    = "VIRTUAL_HOST"
+	SettingPort    = "VIRTUAL_PORT"
+	SettingProto   = "VIRTUAL_PROTO"
+	SettingPath    = "VIRTUAL_PATH"
+	SettingDest    = "VIRTUAL_DEST"
+	SettingNetwork = "VIRTUAL_NETWORK"
+	SettingWeight  = "VIRTUAL_WEIGHT"
+	SettingSticky  = "VIRTUAL_STICKY"
+)
+
+// MaxWeight is the largest VIRTUAL_WEIGHT; HAProxy's limit, so both proxies accept every value.
+const MaxWeight = 256
+
+// Settings are one workload's validated routing settings.
+type Settings struct {
+	Hosts   []string
+	Port    int // 0: not set, choose from the exposed ports
+	Proto   string
+	Path    string
+	Dest    string
+	Network string
+	Weight  int
+	Sticky  string
+}
+
+// ParseSettings reads and validates a workload's settings. routed is false when the workload does
+// not ask for routing (no VIRTUAL_HOST at all). Every invalid value is one problem.
+func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, routed bool) {
+	hosts, from, ok := w.Setting(SettingHost)
+	if !ok {
+		return s, nil, false
+	}
+	bad := func(setting string, from discovery.Origin, value string, err error) {
+		problems = append(problems, newProblem(w, setting, from, value, err.Error()))
+	}
+	var err error
+	if s.Hosts, err = ParseHosts(hosts); err != nil {
+		bad(SettingHost, from, hosts, err)
+	}
+	s.Proto, s.Path, s.Weight = "http", "/", 1
+	type field struct {
+		name  string
+		parse func(string) error
+	}
+	fields := []field{
+		{SettingPort, func(v string) (err error) { s.Port, err = ParsePort(v); return }},
+		{SettingProto, func(v string) (err error) { s.Proto, err = ParseProto(v); return }},
+		{SettingPath, func(v string) (err error) { s.Path, err = ParsePath(v); return }},
+		{SettingDest, func(v string) (err error) { s.Dest, err = ParsePath(v); return }},
+		{SettingNetwork, func(v string) (err error) { s.Network, err = ParseNetwork(v); return }},
+		{SettingWeight, func(v string) (err error) { s.Weight, err = ParseWeight(v); return }},
+		{SettingSticky, func(v string) (err error) { s.Sticky, err = ParseSticky(v); return }},
+	}
+	for _, f := range fields {
+		if v, from, ok := w.Setting(f.name); ok {
+			if err := f.parse(v); err != nil {
+				bad(f.name, from, v, err)
+			}
+		}
+	}
+	return s, problems, true
+}
+
+// ParseHosts splits a comma-separated VIRTUAL_HOST, ignoring blanks and empty entries, and
+// validates each name. The result is lower case, sorted order is left to the table.
+func ParseHosts(v string) ([]string, error) {
+	var hosts []string
+	seen := map[string]bool{}
+	for _, h := range strings.Split(v, ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		name, err := ParseHost(h)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[name] {
+			seen[name] = true
+			hosts = append(hosts, name)
+		}
+	}
+	if len(hosts) == 0 {
+		return nil, errors.New("no host names")
+	}
+	return hosts, nil
+}
+
+// ParseHost validates one host name: an exact name, "*.example.com" or "example.*".
+func ParseHost(h string) (string, error) {
+	name := strings.TrimSuffix(strings.ToLower(h), ".")
+	if len(name) == 0 || len(name) > 253 {
+		return "", fmt.Errorf("host %q: must be 1 to 253 characters", h)
+	}
+	labels := strings.Split(name, ".")
+	for i, l := range labels {
+		if l == "*" {
+			if len(labels) < 2 || (i != 0 && i != len(labels)-1) || strings.Count(name, "*") > 1 {
+				return "", fmt.Errorf("host %q: a wildcard must be the whole first or last label, once (*.example.com, example.*)", h)
+			}
+			continue
+		}
+		if err := checkLabel(l); err != nil {
+			return "", fmt.Errorf("host %q: %w", h, err)
+		}
+	}
+	return name, nil
+}
+
+func checkLabel(l string) error {
+	if len(l) == 0 || len(l) > 63 {
+		return errors.New("each dot-separated label must be 1 to 63 characters")
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("character %q not allowed (letters, digits, '-', '_'; use punycode for IDNs)", rune(c))
+		}
+	}
+	if l[0] == '-' || l[len(l)-1] == '-' {
+		return errors.New("a label cannot start or end with '-'")
+	}
+	return nil
+}
+
+// ParsePort validates a TCP port number.
+func ParsePort(v string) (int, error) {
+	n, err := parseUint(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > 65535 {
+		return 0, errors.New("must be a port number from 1 to 65535")
+	}
+	return n, nil
+}
+
+// ParseWeight validates a server weight; 0 drains the server.
+func ParseWeight(v string) (int, error) {
+	n, err := parseUint(strings.TrimSpace(v))
+	if err != nil || n > MaxWeight {
+		return 0, fmt.Errorf("must be a whole number from 0 to %d", MaxWeight)
+	}
+	return n, nil
+}
+
+// parseUint accepts plain decimal digits only: no sign, no spaces, at most 6 digits.
+func parseUint(v string) (int, error) {
+	if v == "" || len(v) > 6 {
+		return 0, errors.New("not a number")
+	}
+	n := 0
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, errors.New("not a number")
+		}
+		n = n*10 + int(v[i]-'0')
+	}
+	return n, nil
+}
+
+// ParseProto validates the protocol to the backend.
+func ParseProto(v string) (string, error) {
+	switch p := strings.ToLower(strings.TrimSpace(v)); p {
+	case "http", "https":
+		return p, nil
+	}
+	return "", errors.New("must be http or https")
+}
+
+// ParsePath validates a URL path prefix (VIRTUAL_PATH, VIRTUAL_DEST). Only characters that are
+// inert in both nginx and HAProxy configs are allowed.
+func ParsePath(v string) (string, error) {
+	p := strings.TrimSpace(v)
+	if p == "" || p[0] != '/' || len(p) > 1024 {
+		return "", errors.New("must start with '/' and be at most 1024 characters")
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/._~%:@!+,=-", c) >= 0) {
+			return "", fmt.Errorf("character %q not allowed in a path", rune(c))
+		}
+	}
+	return p, nil
+}
+
+// ParseNetwork validates a Docker network name.
+func ParseNetwork(v string) (string, error) {
+	n := strings.TrimSpace(v)
+	if n == "" || len(n) > 255 {
+		return "", errors.New("must be a network name of 1 to 255 characters")
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || (i > 0 && strings.IndexByte("_.-", c) >= 0)
+		if !ok {
+			return "", fmt.Errorf("character %q not allowed in a network name", rune(c))
+		}
+	}
+	return n, nil
+}
+
+// ParseSticky validates a sticky-session cookie name. Letters, digits and '_' only, so that it is
+// also a valid nginx variable suffix ($cookie_NAME).
+func ParseSticky(v string) (string, error) {
+	n := strings.TrimSpace(v)
+	if n == "" || len(n) > 64 {
+		return "", errors.New("must be a cookie name of 1 to 64 characters")
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return "", fmt.Errorf("character %q not allowed in a cookie name (letters, digits, '_')", rune(c))
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,230 @@
+// Package routing turns a snapshot of workloads into the routing table: it parses and validates
+// the VIRTUAL_* settings, picks one address per workload, groups workloads into sites, routes and
+// backends, and records a problem for every workload that cannot be routed. It is pure.
+package routing
+
+import (
+	"cmp"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+)
+
+// Table is what templates iterate over. Everything in it is sorted.
+type Table struct {
+	Sites    []Site    `json:"sites"`
+	Problems []Problem `json:"problems"`
+	// ProxyNetworks are the networks the proxy was found on (nil: unknown).
+	ProxyNetworks []string `json:"proxyNetworks"`
+	// Workloads are the raw workloads, for templates that need more than the table.
+	Workloads []discovery.Workload `json:"-"`
+}
+
+// Site is one host name.
+type Site struct {
+	Host   string  `json:"host"`
+	Routes []Route `json:"routes"`
+}
+
+// Route is one path prefix of a site.
+type Route struct {
+	Path    string  `json:"path"`
+	Dest    string  `json:"dest,omitempty"`
+	Backend Backend `json:"backend"`
+}
+
+// Backend is the set of servers behind one route.
+type Backend struct {
+	// Name is unique in the table and safe as an nginx upstream or HAProxy backend name.
+	Name    string   `json:"name"`
+	Proto   string   `json:"proto"`
+	Sticky  string   `json:"sticky,omitempty"`
+	Servers []Server `json:"servers"`
+}
+
+// Server is one workload's address in a backend.
+type Server struct {
+	Address    string `json:"address"` // ip:port
+	IP         string `json:"ip"`
+	Port       int    `json:"port"`
+	Weight     int    `json:"weight"`
+	Workload   string `json:"workload"`
+	WorkloadID string `json:"workloadID"`
+}
+
+// Options are the operator's choices that shape the table.
+type Options struct {
+	Mode AddressMode
+	// ProxyNetworks, when set, are the proxy's networks.
+	ProxyNetworks []string
+	// ProxyContainer, when set (and ProxyNetworks is not), names the proxy's container by name or
+	// ID; its networks are read from the snapshot.
+	ProxyContainer string
+	// IncludeUnhealthy routes workloads whose healthcheck is starting or unhealthy.
+	IncludeUnhealthy bool
+}
+
+// Build makes the table for a set of workloads. The same set gives the same table, whatever its
+// order.
+func Build(workloads []discovery.Workload, opt Options) Table {
+	ws := slices.Clone(workloads)
+	slices.SortFunc(ws, func(a, b discovery.Workload) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	t := Table{Workloads: ws, Problems: []Problem{}, Sites: []Site{}}
+	if opt.Mode == "" {
+		opt.Mode = ModeAuto
+	}
+	proxyNets, problem := proxyNetworks(ws, opt)
+	if problem != nil {
+		t.Problems = append(t.Problems, *problem)
+	}
+	t.ProxyNetworks = proxyNets
+
+	type key struct{ host, path string }
+	routes := map[key]*Route{}
+	for i := range ws {
+		w := &ws[i]
+		s, problems, routed := ParseSettings(w)
+		if !routed {
+			continue
+		}
+		if len(problems) > 0 {
+			t.Problems = append(t.Problems, problems...)
+			continue
+		}
+		if !opt.IncludeUnhealthy && (w.Health == discovery.HealthStarting || w.Health == discovery.HealthUnhealthy) {
+			t.Problems = append(t.Problems, newProblem(w, "", "", "", fmt.Sprintf("health is %s: left out until healthy (--include-unhealthy routes it anyway)", w.Health)))
+			continue
+		}
+		port, aerr := choosePort(w, &s)
+		var tg target
+		if aerr == nil {
+			tg, aerr = chooseAddress(w, &s, port, opt.Mode, proxyNets)
+		}
+		if aerr != nil {
+			value, from, _ := w.Setting(aerr.setting)
+			t.Problems = append(t.Problems, newProblem(w, aerr.setting, from, value, aerr.reason))
+			continue
+		}
+		srv := Server{Address: tg.String(), IP: tg.ip, Port: tg.port, Weight: s.Weight, Workload: w.Name, WorkloadID: w.ID}
+		for _, host := range s.Hosts {
+			k := key{host, s.Path}
+			r := routes[k]
+			if r == nil {
+				r = &Route{Path: s.Path, Dest: s.Dest, Backend: Backend{Proto: s.Proto, Sticky: s.Sticky}}
+				routes[k] = r
+			} else if c := conflict(r, &s); c != "" {
+				t.Problems = append(t.Problems, newProblem(w, "", "", "", fmt.Sprintf("left out of %s%s: %s", host, s.Path, c)))
+				continue
+			}
+			r.Backend.Servers = append(r.Backend.Servers, srv)
+		}
+	}
+
+	keys := make([]key, 0, len(routes))
+	for k := range routes {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(cmp.Compare(a.host, b.host), cmp.Compare(a.path, b.path)) })
+	names := map[string]bool{}
+	for _, k := range keys {
+		r := routes[k]
+		r.Backend.Servers = sortServers(r.Backend.Servers)
+		r.Backend.Name = backendName(k.host, k.path, names)
+		if n := len(t.Sites); n == 0 || t.Sites[n-1].Host != k.host {
+			t.Sites = append(t.Sites, Site{Host: k.host})
+		}
+		site := &t.Sites[len(t.Sites)-1]
+		site.Routes = append(site.Routes, *r)
+	}
+	slices.SortFunc(t.Problems, compareProblems)
+	return t
+}
+
+// conflict says why a workload's settings cannot join an existing route's backend.
+func conflict(r *Route, s *Settings) string {
+	switch {
+	case r.Backend.Proto != s.Proto:
+		return fmt.Sprintf("VIRTUAL_PROTO %s differs from the other servers' %s", s.Proto, r.Backend.Proto)
+	case r.Dest != s.Dest:
+		return fmt.Sprintf("VIRTUAL_DEST %q differs from the other servers' %q", s.Dest, r.Dest)
+	case r.Backend.Sticky != s.Sticky:
+		return fmt.Sprintf("VIRTUAL_STICKY %q differs from the other servers' %q", s.Sticky, r.Backend.Sticky)
+	}
+	return ""
+}
+
+// sortServers sorts by address and drops a second server at the same address.
+func sortServers(ss []Server) []Server {
+	slices.SortFunc(ss, func(a, b Server) int {
+		return cmp.Or(cmp.Compare(a.IP, b.IP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.WorkloadID, b.WorkloadID))
+	})
+	return slices.CompactFunc(ss, func(a, b Server) bool { return a.Address == b.Address })
+}
+
+// backendName is readable (the host, then the path) and unique: a short hash is added only when
+// two routes would share a name.
+func backendName(host, path string, taken map[string]bool) string {
+	var b strings.Builder
+	for _, c := range host + strings.TrimRight(path, "/") {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '.', c == '-':
+			b.WriteRune(c)
+		case c >= 'A' && c <= 'Z':
+			b.WriteRune(c + 'a' - 'A')
+		case c == '*':
+			b.WriteString("_wildcard_")
+		default:
+			b.WriteByte('_')
+		}
+	}
+	name := b.String()
+	if taken[name] {
+		h := fnv.New32a()
+		h.Write([]byte(host + "\x00" + path))
+		name = fmt.Sprintf("%s-%08x", name, h.Sum32())
+	}
+	taken[name] = true
+	return name
+}
+
+// proxyNetworks resolves the proxy's networks: given, or read from the proxy's container.
+func proxyNetworks(ws []discovery.Workload, opt Options) ([]string, *Problem) {
+	if len(opt.ProxyNetworks) > 0 {
+		nets := slices.Clone(opt.ProxyNetworks)
+		slices.Sort(nets)
+		return slices.Compact(nets), nil
+	}
+	if opt.ProxyContainer == "" {
+		return nil, nil
+	}
+	for i := range ws {
+		w := &ws[i]
+		if w.Name == opt.ProxyContainer || w.ID == opt.ProxyContainer ||
+			(len(opt.ProxyContainer) >= 12 && strings.HasPrefix(w.ID, opt.ProxyContainer)) {
+			nets := []string{}
+			for _, n := range w.Networks {
+				if n.Name != ingress {
+					nets = append(nets, n.Name)
+				}
+			}
+			return nets, nil
+		}
+	}
+	return nil, &Problem{Reason: fmt.Sprintf("proxy container %q is not running: its networks are unknown, so only VIRTUAL_NETWORK, host networking and published ports can route", opt.ProxyContainer)}
+}
+
+// HasRoot reports whether the site routes "/"; templates answer 404 there otherwise, rather
+// than fall through to the proxy's own static files.
+func (s Site) HasRoot() bool {
+	for _, r := range s.Routes {
+		if r.Path == "/" {
+			return true
+		}
+	}
+	return false
+}

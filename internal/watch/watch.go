@@ -1,0 +1,151 @@
+// Package watch runs the pipeline: sources' updates into the inventory, then, once per burst of
+// changes, routing, render and apply; failed applies are retried with backoff.
+package watch
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/vhost-gen/vhost-gen/internal/admin"
+	"github.com/vhost-gen/vhost-gen/internal/apply"
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+	"github.com/vhost-gen/vhost-gen/internal/inventory"
+	"github.com/vhost-gen/vhost-gen/internal/routing"
+)
+
+// Pipeline is everything the loop needs; Build and Render are the pure middle of the pipeline.
+type Pipeline struct {
+	Sources  []discovery.Source
+	Build    func([]discovery.Workload) routing.Table
+	Render   func(routing.Table) ([]byte, error)
+	Applier  *apply.Applier
+	Min, Max time.Duration
+	Log      *slog.Logger
+	Metrics  *admin.Metrics
+	State    *admin.State
+}
+
+const (
+	minRetry = time.Second
+	maxRetry = time.Minute
+)
+
+// Run runs until ctx ends. Nothing is applied until every source has reported its first full set,
+// so a source that is not reachable yet never produces an empty config.
+func (p *Pipeline) Run(ctx context.Context) error {
+	updates := make(chan discovery.Update, 256)
+	errc := make(chan error, len(p.Sources))
+	for _, src := range p.Sources {
+		go func() { errc <- src.Watch(ctx, updates) }()
+	}
+	inv := inventory.New()
+	reported := map[string]bool{}
+	deb := apply.Debounce{Min: p.Min, Max: p.Max}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	retry := time.Duration(0)
+	problems := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if err != nil {
+				return err
+			}
+		case u := <-updates:
+			changed := inv.Apply(u)
+			if u.Full && !reported[u.Source] {
+				reported[u.Source], changed = true, true
+			}
+			if changed { // also while retrying: a change may be the fix
+				deb.Change(time.Now())
+				at, _ := deb.Due()
+				timer.Reset(time.Until(at))
+			}
+		case <-timer.C:
+			deb.Fired()
+			if len(reported) < len(p.Sources) {
+				continue
+			}
+			if err := p.applyOnce(ctx, inv.Snapshot(), problems); err != nil {
+				retry = min(max(2*retry, minRetry), maxRetry)
+				p.Log.Error("apply failed; the live config is unchanged; retrying", "in", retry, "err", err)
+				timer.Reset(retry)
+				continue
+			}
+			retry = 0
+		}
+	}
+}
+
+func (p *Pipeline) applyOnce(ctx context.Context, snap inventory.Snapshot, problems map[string]bool) error {
+	table := p.Build(snap.Workloads)
+	p.logProblems(table, problems)
+	p.State.SetTable(table, snap.Generation)
+	p.observe(table, snap.Generation)
+	data, err := p.Render(table)
+	if err != nil {
+		p.Metrics.Applies.WithLabelValues("render_failed").Inc()
+		p.State.SetApply(err, time.Now())
+		return err
+	}
+	outcome, err := p.Applier.Apply(ctx, data)
+	now := time.Now()
+	p.State.SetApply(err, now)
+	switch {
+	case errors.Is(err, apply.ErrCheck):
+		p.Metrics.Applies.WithLabelValues("check_failed").Inc()
+	case errors.Is(err, apply.ErrReload):
+		p.Metrics.Applies.WithLabelValues("reload_failed").Inc()
+	case err != nil:
+		p.Metrics.Applies.WithLabelValues("failed").Inc()
+	case outcome == apply.Unchanged:
+		p.Metrics.Applies.WithLabelValues("unchanged").Inc()
+		p.Metrics.LastApplied.Set(float64(now.Unix()))
+		p.Log.Debug("config unchanged; nothing to apply", "generation", snap.Generation)
+	default:
+		p.Metrics.Applies.WithLabelValues("applied").Inc()
+		p.Metrics.Reloads.Inc()
+		p.Metrics.LastApplied.Set(float64(now.Unix()))
+		p.Log.Info("config applied", "file", p.Applier.Path, "generation", snap.Generation,
+			"sites", len(table.Sites), "problems", len(table.Problems), "bytes", len(data))
+	}
+	return err
+}
+
+// logProblems logs each problem once when it appears and once when it is resolved.
+func (p *Pipeline) logProblems(t routing.Table, seen map[string]bool) {
+	now := make(map[string]bool, len(t.Problems))
+	for _, pr := range t.Problems {
+		s := pr.String()
+		now[s] = true
+		if !seen[s] {
+			p.Log.Warn("routing problem: " + s)
+		}
+	}
+	for s := range seen {
+		if !now[s] {
+			p.Log.Info("routing problem resolved: " + s)
+			delete(seen, s)
+		}
+	}
+	for s := range now {
+		seen[s] = true
+	}
+}
+
+func (p *Pipeline) observe(t routing.Table, gen uint64) {
+	servers := 0
+	for _, s := range t.Sites {
+		for _, r := range s.Routes {
+			servers += len(r.Backend.Servers)
+		}
+	}
+	p.Metrics.Problems.Set(float64(len(t.Problems)))
+	p.Metrics.Sites.Set(float64(len(t.Sites)))
+	p.Metrics.Servers.Set(float64(servers))
+	p.Metrics.Generation.Set(float64(gen))
+}
