@@ -53,6 +53,9 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	}
 	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
 		ProxyContainer: cfg.ProxyContainer, IncludeUnhealthy: cfg.IncludeUnhealthy}
+	if k, _, _ := strings.Cut(cfg.LabelFilter, "="); cfg.LabelFilter != "" && strings.TrimSpace(k) == "" {
+		return nil, fmt.Errorf("--label-filter %q: must be KEY or KEY=VALUE", cfg.LabelFilter)
+	}
 	for _, n := range cfg.ProxyNetworks.values {
 		if _, err := routing.ParseNetwork(n); err != nil {
 			return nil, fmt.Errorf("--proxy-networks %q: %w", n, err)
@@ -79,7 +82,7 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 		switch s {
 		case "docker":
 			a.sources = append(a.sources, docker.New(a.cli, docker.Options{
-				NodeAddress: hostAddr, Resync: cfg.Resync, Log: a.log.With("source", "docker"),
+				NodeAddress: hostAddr, Resync: cfg.Resync, Log: a.log.With("source", "docker"), LabelFilter: cfg.LabelFilter,
 				OnEvent: func(action string) { a.metrics.SourceEvents.WithLabelValues("docker", action).Inc() },
 			}))
 		case "swarm", "etcd":

@@ -28,6 +28,8 @@ type Options struct {
 	// Resync is the slow timer for a full re-read; events do the rest.
 	Resync time.Duration
 	Log    *slog.Logger
+	// LabelFilter, "KEY" or "KEY=VALUE", limits vhost-gen to the containers with that label.
+	LabelFilter string
 	// OnEvent, if set, is called for every engine event handled (for metrics).
 	OnEvent func(action string)
 }
@@ -65,7 +67,11 @@ func (s *Source) Name() string { return SourceName }
 
 // List lists running containers and inspects those not already cached at the same state.
 func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
-	list, err := s.cli.ContainerList(ctx, container.ListOptions{})
+	opts := container.ListOptions{}
+	if s.opt.LabelFilter != "" {
+		opts.Filters = filters.NewArgs(filters.Arg("label", s.opt.LabelFilter))
+	}
+	list, err := s.cli.ContainerList(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -86,6 +92,9 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 				return nil, err
 			}
 			c = cached{fingerprint: fp, workload: w, ok: ok}
+			if ok {
+				c.fingerprint = workloadFingerprint(&w)
+			}
 		}
 		fresh[list[i].ID] = c
 		if c.ok {
@@ -98,12 +107,11 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 	return out, nil
 }
 
-// fingerprint covers what a list entry shows of a container's routing state; the rest (labels,
-// env, exposed ports) cannot change without a new container ID.
+// fingerprint covers what a list entry shows of a container's routing state (the rest: labels,
+// env, exposed ports cannot change without a new container ID). workloadFingerprint computes the
+// same from an inspected container, so entries cached from events stay valid at the next resync.
 func fingerprint(c *container.Summary) string {
 	var b strings.Builder
-	b.WriteString(c.State)
-	b.WriteByte('|')
 	b.WriteString(healthOf(c.Status))
 	if c.NetworkSettings != nil {
 		for _, n := range slices.Sorted(maps.Keys(c.NetworkSettings.Networks)) {
@@ -112,18 +120,49 @@ func fingerprint(c *container.Summary) string {
 			}
 		}
 	}
+	ports := make([]string, 0, len(c.Ports))
 	for _, p := range c.Ports {
-		fmt.Fprintf(&b, "|%s:%d:%d/%s", p.IP, p.PublicPort, p.PrivatePort, p.Type)
+		if p.PublicPort != 0 {
+			ports = append(ports, fmt.Sprintf("%d/%s=%s:%d", p.PrivatePort, p.Type, p.IP, p.PublicPort))
+		}
+	}
+	slices.Sort(ports)
+	for _, p := range ports {
+		b.WriteString("|" + p)
 	}
 	return b.String()
 }
 
-// healthOf extracts the health from a status such as "Up 3 minutes (healthy)".
-func healthOf(status string) string {
-	if i := strings.LastIndexByte(status, '('); i >= 0 {
-		return status[i:]
+func workloadFingerprint(w *discovery.Workload) string {
+	var b strings.Builder
+	b.WriteString(w.Health)
+	for _, n := range w.Networks {
+		fmt.Fprintf(&b, "|%s=%s", n.Name, n.IP)
 	}
-	return ""
+	ports := make([]string, 0, len(w.Ports))
+	for _, p := range w.Ports {
+		if p.HostPort != 0 {
+			ports = append(ports, fmt.Sprintf("%d/%s=%s:%d", p.Port, p.Proto, p.HostIP, p.HostPort))
+		}
+	}
+	slices.Sort(ports)
+	for _, p := range ports {
+		b.WriteString("|" + p)
+	}
+	return b.String()
+}
+
+// healthOf reads the health from a list entry's status, such as "Up 3 minutes (healthy)".
+func healthOf(status string) string {
+	switch {
+	case strings.HasSuffix(status, "(healthy)"):
+		return discovery.HealthHealthy
+	case strings.HasSuffix(status, "(unhealthy)"):
+		return discovery.HealthUnhealthy
+	case strings.HasSuffix(status, "(health: starting)"):
+		return discovery.HealthStarting
+	}
+	return discovery.HealthNone
 }
 
 func (s *Source) inspect(ctx context.Context, id string) (discovery.Workload, bool, error) {
@@ -225,14 +264,23 @@ func (s *Source) resync(ctx context.Context, out chan<- discovery.Update) error 
 
 // handle turns one event into at most one API call: an inspect of the container concerned.
 func (s *Source) handle(ctx context.Context, m events.Message, out chan<- discovery.Update) error {
-	id := m.Actor.ID
+	id, action := m.Actor.ID, string(m.Action)
 	if m.Type == events.NetworkEventType {
 		id = m.Actor.Attributes["container"]
+		// Only running containers matter, and all of them are cached: a container that is not
+		// has yet to start, and its start event will inspect it.
+		s.mu.Lock()
+		_, known := s.cache[id]
+		s.mu.Unlock()
+		if !known {
+			return nil
+		}
+	} else if !s.matches(m.Actor.Attributes) {
+		return nil
 	}
 	if id == "" {
 		return nil
 	}
-	action := string(m.Action)
 	if s.opt.OnEvent != nil {
 		s.opt.OnEvent(action)
 	}
@@ -248,11 +296,24 @@ func (s *Source) handle(ctx context.Context, m events.Message, out chan<- discov
 		return send(ctx, out, remove)
 	case err != nil:
 		return err
-	case !ok:
+	}
+	s.mu.Lock()
+	s.cache[id] = cached{fingerprint: workloadFingerprint(&w), workload: w, ok: ok}
+	s.mu.Unlock()
+	if !ok {
 		return send(ctx, out, remove)
 	}
-	// The list fingerprint is unknown here; a resync re-inspects this container once.
 	return send(ctx, out, discovery.Update{Source: SourceName, Workloads: []discovery.Workload{w}})
+}
+
+// matches applies the label filter to a container event's attributes, which carry its labels.
+func (s *Source) matches(attrs map[string]string) bool {
+	if s.opt.LabelFilter == "" {
+		return true
+	}
+	k, v, hasValue := strings.Cut(s.opt.LabelFilter, "=")
+	got, ok := attrs[k]
+	return ok && (!hasValue || got == v)
 }
 
 func (s *Source) forget(id string) {
