@@ -2,8 +2,10 @@
 // into a FROM-scratch image. It answers every request with who it is, so that tests can tell
 // replicas apart.
 //
-// Environment: ECHO_PORTS (comma separated, default 80), ECHO_NAME (default: the hostname),
-// ECHO_TLS_PORTS is not supported; keep it plain.
+// Environment: ECHO_PORTS (comma separated, default 80), ECHO_NAME (default: the hostname).
+// "echo health" is a healthcheck command: it exits 0 when the first port answers; "echo unhealthy"
+// always exits 1. Docker runs --health-cmd through "/bin/sh -c", and a FROM-scratch image has no
+// shell, so the image also holds this binary as /bin/sh, which understands just those two.
 package main
 
 import (
@@ -12,12 +14,24 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
 func main() {
+	if filepath.Base(os.Args[0]) == "sh" && len(os.Args) == 3 && os.Args[1] == "-c" {
+		words := strings.Fields(os.Args[2])
+		if len(words) == 2 && filepath.Base(words[0]) == "echo" {
+			os.Exit(healthcheck(words[1]))
+		}
+		os.Exit(127)
+	}
+	if len(os.Args) > 1 {
+		os.Exit(healthcheck(os.Args[1]))
+	}
 	name := os.Getenv("ECHO_NAME")
 	if name == "" {
 		name, _ = os.Hostname()
@@ -51,4 +65,21 @@ func main() {
 	for _, s := range servers {
 		s.Shutdown(ctx)
 	}
+}
+
+func healthcheck(mode string) int {
+	if mode != "health" {
+		return 1
+	}
+	port, _, _ := strings.Cut(os.Getenv("ECHO_PORTS")+",", ",")
+	if _, err := strconv.Atoi(port); err != nil {
+		port = "80"
+	}
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://127.0.0.1:" + port + "/")
+	if err != nil {
+		return 1
+	}
+	resp.Body.Close()
+	return 0
 }

@@ -74,6 +74,9 @@ func chooseAddress(w *discovery.Workload, s *Settings, port int, mode AddressMod
 	if mode != ModeHostPort {
 		// Rule 1: VIRTUAL_NETWORK names the network.
 		if s.Network != "" {
+			if s.Network == ingress {
+				return target{}, &addressError{SettingNetwork, "the ingress network is Swarm's routing mesh and is never routed to"}
+			}
 			n, ok := w.Network(s.Network)
 			if !ok {
 				return target{}, &addressError{SettingNetwork, fmt.Sprintf("not attached to this network (attached: %s)", networkNames(w))}
@@ -84,10 +87,14 @@ func chooseAddress(w *discovery.Workload, s *Settings, port int, mode AddressMod
 			return target{n.IP, port}, nil
 		}
 		// Rule 2: the first network shared with the proxy, by name; never ingress.
-		for _, n := range w.Networks {
-			if n.Name != ingress && n.IP != "" && slices.Contains(proxyNets, n.Name) {
-				return target{n.IP, port}, nil
+		var shared *discovery.Network
+		for i, n := range w.Networks {
+			if n.Name != ingress && n.IP != "" && slices.Contains(proxyNets, n.Name) && (shared == nil || n.Name < shared.Name) {
+				shared = &w.Networks[i]
 			}
+		}
+		if shared != nil {
+			return target{shared.IP, port}, nil
 		}
 		if mode == ModeNetwork {
 			return target{}, &addressError{"", noSharedNetwork(w, proxyNets)}

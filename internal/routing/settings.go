@@ -100,6 +100,12 @@ func ParseHosts(v string) ([]string, error) {
 
 // ParseHost validates one host name: an exact name, "*.example.com" or "example.*".
 func ParseHost(h string) (string, error) {
+	// ASCII first: lower-casing maps some non-ASCII letters (the Kelvin sign) onto ASCII ones.
+	for i := 0; i < len(h); i++ {
+		if h[i] >= 0x80 {
+			return "", fmt.Errorf("host %q: non-ASCII characters are not allowed (use punycode for IDNs)", h)
+		}
+	}
 	name := strings.TrimSuffix(strings.ToLower(h), ".")
 	if len(name) == 0 || len(name) > 253 {
 		return "", fmt.Errorf("host %q: must be 1 to 253 characters", h)

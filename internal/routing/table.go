@@ -106,7 +106,11 @@ func Build(workloads []discovery.Workload, opt Options) Table {
 			tg, aerr = chooseAddress(w, &s, port, opt.Mode, proxyNets)
 		}
 		if aerr != nil {
-			value, from, _ := w.Setting(aerr.setting)
+			var value string
+			var from discovery.Origin
+			if aerr.setting != "" {
+				value, from, _ = w.Setting(aerr.setting)
+			}
 			t.Problems = append(t.Problems, newProblem(w, aerr.setting, from, value, aerr.reason))
 			continue
 		}
@@ -182,11 +186,13 @@ func backendName(host, path string, taken map[string]bool) string {
 			b.WriteByte('_')
 		}
 	}
-	name := b.String()
-	if taken[name] {
-		h := fnv.New32a()
-		h.Write([]byte(host + "\x00" + path))
-		name = fmt.Sprintf("%s-%08x", name, h.Sum32())
+	base := b.String()
+	name := base
+	h := fnv.New32a()
+	h.Write([]byte(host + "\x00" + path))
+	// A path may itself look like a hashed name; keep going until the name is free.
+	for i := 0; taken[name]; i++ {
+		name = fmt.Sprintf("%s-%08x", base, h.Sum32()+uint32(i))
 	}
 	taken[name] = true
 	return name

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
@@ -86,7 +87,7 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 		if !hit || c.fingerprint != fp {
 			w, ok, err := s.inspect(ctx, list[i].ID)
 			if err != nil {
-				if client.IsErrNotFound(err) {
+				if cerrdefs.IsNotFound(err) {
 					continue // gone since the list
 				}
 				return nil, err
@@ -291,7 +292,7 @@ func (s *Source) handle(ctx context.Context, m events.Message, out chan<- discov
 	}
 	w, ok, err := s.inspect(ctx, id)
 	switch {
-	case client.IsErrNotFound(err):
+	case cerrdefs.IsNotFound(err):
 		s.forget(id)
 		return send(ctx, out, remove)
 	case err != nil:

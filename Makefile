@@ -1,0 +1,45 @@
+# vhost-gen: `make demo` runs it against the real engine and nginx; `make test` runs every test.
+# Both install and start what they need (scripts/env.sh), idempotently.
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME ?= 5s
+
+.PHONY: build env lint unit fuzz integration test bench demo demo-stop
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/vhost-gen ./cmd/vhost-gen
+
+env:
+	bash scripts/env.sh
+
+lint:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "not gofmt-clean: $$bad"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 ./cmd/... ./internal/... ./templates/...
+
+# Every fuzz target, briefly: go test -fuzz takes one target in one package at a time.
+fuzz:
+	@grep -rl --include='*_test.go' '^func Fuzz' internal cmd | while read -r f; do \
+	  for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' "$$f" | cut -d' ' -f2); do \
+	    echo "fuzz $$fn ($$(dirname $$f), $(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) "./$$(dirname $$f)" || exit 1; \
+	  done; \
+	done
+
+integration: env
+	$(GO) test -count=1 -parallel 4 -timeout 15m ./integration/
+
+test: env lint unit fuzz integration
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+demo:
+	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo.sh stop

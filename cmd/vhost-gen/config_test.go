@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cleanEnv removes every VHOST_GEN_* variable for the test (restored afterwards).
+func cleanEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, envPrefix) {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+}
+
+// flagCase is one flag: a value to set it to and where it lands in the Config.
+type flagCase struct {
+	name  string
+	value string
+	get   func(c *Config) any
+	want  any
+}
+
+// allFlags lists every flag of watch and render (routes adds --json).
+var allFlags = []flagCase{
+	{"proxy", "haproxy", func(c *Config) any { return c.Proxy }, "haproxy"},
+	{"template", "/etc/vhost-gen/my.tmpl", func(c *Config) any { return c.Template }, "/etc/vhost-gen/my.tmpl"},
+	{"out", "/etc/nginx/conf.d/v.conf", func(c *Config) any { return c.Out }, "/etc/nginx/conf.d/v.conf"},
+	{"listen", "127.0.0.1:8080", func(c *Config) any { return c.Listen }, "127.0.0.1:8080"},
+	{"check-cmd", "nginx -t -c {{.File}}", func(c *Config) any { return c.CheckCmd }, "nginx -t -c {{.File}}"},
+	{"reload-cmd", "none", func(c *Config) any { return c.ReloadCmd }, "none"},
+	{"reload-pidfile", "/run/nginx.pid", func(c *Config) any { return c.ReloadPidfile }, "/run/nginx.pid"},
+	{"reload-container", "proxy", func(c *Config) any { return c.ReloadContainer }, "proxy"},
+	{"reload-container-label", "role=proxy", func(c *Config) any { return c.ReloadContainerLabel }, "role=proxy"},
+	{"reload-signal", "USR1", func(c *Config) any { return c.ReloadSignal }, "USR1"},
+	{"wait", "1s:5s", func(c *Config) any { return c.Wait }, "1s:5s"},
+	{"address-mode", "host-port", func(c *Config) any { return c.AddressMode }, "host-port"},
+	{"proxy-networks", "front, back", func(c *Config) any { return c.ProxyNetworks.values }, []string{"front", "back"}},
+	{"proxy-container", "nginx-1", func(c *Config) any { return c.ProxyContainer }, "nginx-1"},
+	{"label-filter", "proxy=a", func(c *Config) any { return c.LabelFilter }, "proxy=a"},
+	{"source", "docker,swarm", func(c *Config) any { return c.Sources.values }, []string{"docker", "swarm"}},
+	{"admin-addr", ":9999", func(c *Config) any { return c.AdminAddr }, ":9999"},
+	{"host-address", "10.0.0.5", func(c *Config) any { return c.HostAddress }, "10.0.0.5"},
+	{"include-unhealthy", "true", func(c *Config) any { return c.IncludeUnhealthy }, true},
+	{"resync", "30s", func(c *Config) any { return c.Resync }, 30 * time.Second},
+	{"log-level", "debug", func(c *Config) any { return c.LogLevel }, "debug"},
+	{"log-format", "json", func(c *Config) any { return c.LogFormat }, "json"},
+}
+
+var jsonFlag = flagCase{"json", "true", func(c *Config) any { return c.JSON }, true}
+
+func parse(t *testing.T, cmd string, args ...string) *Config {
+	t.Helper()
+	var stderr bytes.Buffer
+	c, err := parseConfig(cmd, args, &stderr)
+	if err != nil {
+		t.Fatalf("parseConfig(%s, %q): %v (stderr %q)", cmd, args, err, stderr.String())
+	}
+	return c
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	cleanEnv(t)
+	for _, cmd := range []string{"watch", "render", "routes"} {
+		c := parse(t, cmd)
+		want := &Config{
+			Proxy: "nginx", Listen: "80", ReloadSignal: "HUP", Wait: "100ms:1s", AddressMode: "auto",
+			AdminAddr: "127.0.0.1:9180", Resync: 5 * time.Minute, LogLevel: "info", LogFormat: "text",
+			Sources:       listFlag{values: []string{"docker"}, fromEnv: true},
+			ProxyNetworks: listFlag{fromEnv: true},
+		}
+		if !reflect.DeepEqual(c, want) {
+			t.Errorf("%s defaults:\n got %+v\nwant %+v", cmd, c, want)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for flagName, want := range map[string]string{
+		"out": "VHOST_GEN_OUT", "proxy-networks": "VHOST_GEN_PROXY_NETWORKS",
+		"reload-container-label": "VHOST_GEN_RELOAD_CONTAINER_LABEL", "json": "VHOST_GEN_JSON",
+	} {
+		if got := envName(flagName); got != want {
+			t.Errorf("envName(%q) = %q, want %q", flagName, got, want)
+		}
+	}
+}
+
+// allFlags covers every flag there is, so the tests below cover every flag.
+func TestAllFlagsCovered(t *testing.T) {
+	cleanEnv(t)
+	for _, cmd := range []string{"watch", "render", "routes"} {
+		var stderr bytes.Buffer
+		if _, err := parseConfig(cmd, []string{"--help"}, &stderr); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("%s --help: err = %v", cmd, err)
+		}
+		var got []string
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if rest, ok := strings.CutPrefix(line, "  --"); ok {
+				name, _, _ := strings.Cut(rest, " ")
+				got = append(got, name)
+			}
+		}
+		var want []string
+		for _, f := range allFlags {
+			want = append(want, f.name)
+		}
+		if cmd == "routes" {
+			want = append(want, "json")
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s --help lists flags\n %v\nthe tests know\n %v", cmd, got, want)
+		}
+	}
+}
+
+func TestEveryFlagFromEnv(t *testing.T) {
+	cases := append(slices.Clone(allFlags), jsonFlag)
+	for _, f := range cases {
+		t.Run(f.name, func(t *testing.T) {
+			cleanEnv(t)
+			t.Setenv(envName(f.name), f.value)
+			c := parse(t, "routes")
+			if got := f.get(c); !reflect.DeepEqual(got, f.want) {
+				t.Errorf("%s=%q: got %#v, want %#v", envName(f.name), f.value, got, f.want)
+			}
+		})
+	}
+}
+
+func TestEveryFlagOnCommandLine(t *testing.T) {
+	cases := append(slices.Clone(allFlags), jsonFlag)
+	for _, f := range cases {
+		t.Run(f.name, func(t *testing.T) {
+			cleanEnv(t)
+			for _, arg := range []string{"--" + f.name + "=" + f.value, "-" + f.name + "=" + f.value} {
+				c := parse(t, "routes", arg)
+				if got := f.get(c); !reflect.DeepEqual(got, f.want) {
+					t.Errorf("%s: got %#v, want %#v", arg, got, f.want)
+				}
+			}
+		})
+	}
+}
+
+func TestCommandLineWinsOverEnv(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("VHOST_GEN_OUT", "/from/env")
+	t.Setenv("VHOST_GEN_PROXY", "haproxy")
+	t.Setenv("VHOST_GEN_RESYNC", "1m")
+	t.Setenv("VHOST_GEN_INCLUDE_UNHEALTHY", "true")
+	c := parse(t, "watch", "--out", "/from/cli", "--resync=2m", "--include-unhealthy=false")
+	if c.Out != "/from/cli" || c.Resync != 2*time.Minute || c.IncludeUnhealthy {
+		t.Errorf("CLI did not win: Out %q Resync %v IncludeUnhealthy %v", c.Out, c.Resync, c.IncludeUnhealthy)
+	}
+	if c.Proxy != "haproxy" {
+		t.Errorf("env not used for a flag not on the CLI: Proxy %q", c.Proxy)
+	}
+	// An empty env value sets the flag to empty (it is set, not absent): VHOST_GEN_ADMIN_ADDR=""
+	// disables the admin server.
+	t.Setenv("VHOST_GEN_ADMIN_ADDR", "")
+	if c := parse(t, "watch"); c.AdminAddr != "" {
+		t.Errorf("VHOST_GEN_ADMIN_ADDR=\"\": AdminAddr = %q", c.AdminAddr)
+	}
+}
+
+func TestListFlags(t *testing.T) {
+	get := map[string]func(*Config) []string{
+		"proxy-networks": func(c *Config) []string { return c.ProxyNetworks.values },
+		"source":         func(c *Config) []string { return c.Sources.values },
+	}
+	for name, values := range get {
+		t.Run(name, func(t *testing.T) {
+			env := envName(name)
+			tests := []struct {
+				env  *string
+				args []string
+				want []string
+			}{
+				{nil, []string{"--" + name, "a,b"}, []string{"a", "b"}},
+				{nil, []string{"--" + name, "a", "--" + name, "b,c"}, []string{"a", "b", "c"}},
+				{nil, []string{"--" + name, " a , ,b ,"}, []string{"a", "b"}},
+				{ptr("x,y"), nil, []string{"x", "y"}},
+				{ptr("x,y"), []string{"--" + name, "a"}, []string{"a"}},                        // replaces, not extends
+				{ptr("x,y"), []string{"--" + name, "a", "--" + name, "b"}, []string{"a", "b"}}, // and repeats after
+			}
+			for _, tt := range tests {
+				cleanEnv(t)
+				if tt.env != nil {
+					t.Setenv(env, *tt.env)
+				}
+				got := values(parse(t, "watch", tt.args...))
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("%s=%v %q: got %q, want %q", env, deref(tt.env), tt.args, got, tt.want)
+				}
+			}
+		})
+	}
+	// --source defaults to docker, also when given empty.
+	cleanEnv(t)
+	t.Setenv("VHOST_GEN_SOURCE", "")
+	if c := parse(t, "watch"); !slices.Equal(c.Sources.values, []string{"docker"}) {
+		t.Errorf("VHOST_GEN_SOURCE=\"\": Sources = %q", c.Sources.values)
+	}
+	if c := parse(t, "watch"); c.Sources.String() != "docker" {
+		t.Errorf("Sources.String() = %q", c.Sources.String())
+	}
+	cleanEnv(t)
+	if c := parse(t, "watch", "--proxy-networks", "a", "--proxy-networks", "b"); c.ProxyNetworks.String() != "a,b" {
+		t.Errorf("ProxyNetworks.String() = %q", c.ProxyNetworks.String())
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func deref(s *string) string {
+	if s == nil {
+		return "(unset)"
+	}
+	return *s
+}
+
+func TestBadEnvValueNamesTheVariable(t *testing.T) {
+	for env, value := range map[string]string{
+		"VHOST_GEN_RESYNC":            "abc",
+		"VHOST_GEN_INCLUDE_UNHEALTHY": "maybe",
+	} {
+		cleanEnv(t)
+		t.Setenv(env, value)
+		_, err := parseConfig("watch", nil, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), env) || !strings.Contains(err.Error(), value) {
+			t.Errorf("%s=%s: err = %v, want one naming the variable and the value", env, value, err)
+		}
+	}
+	// A VHOST_GEN_ variable for a flag the command does not have is ignored.
+	cleanEnv(t)
+	t.Setenv("VHOST_GEN_JSON", "not-a-bool")
+	if _, err := parseConfig("watch", nil, io.Discard); err != nil {
+		t.Errorf("VHOST_GEN_JSON for watch: %v", err)
+	}
+	if _, err := parseConfig("routes", nil, io.Discard); err == nil || !strings.Contains(err.Error(), "VHOST_GEN_JSON") {
+		t.Errorf("VHOST_GEN_JSON=not-a-bool for routes: err = %v", err)
+	}
+}
+
+func TestBadCommandLine(t *testing.T) {
+	cleanEnv(t)
+	tests := []struct {
+		cmd  string
+		args []string
+		want string
+	}{
+		{"watch", []string{"extra"}, `unexpected argument "extra"`},
+		{"render", []string{"--out", "/x", "extra", "more"}, `unexpected argument "extra"`},
+		{"watch", []string{"--resync", "soon"}, "resync"},
+		{"watch", []string{"--no-such-flag"}, "no-such-flag"},
+		{"watch", []string{"--json"}, "json"},
+		{"render", []string{"--json"}, "json"},
+	}
+	for _, tt := range tests {
+		var stderr bytes.Buffer
+		_, err := parseConfig(tt.cmd, tt.args, &stderr)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s %q: err = %v, want one containing %q", tt.cmd, tt.args, err, tt.want)
+		}
+	}
+	// --json exists for routes only.
+	if c := parse(t, "routes", "--json"); !c.JSON {
+		t.Error("routes --json: JSON false")
+	}
+}

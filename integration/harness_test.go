@@ -1,0 +1,454 @@
+// Package integration drives the real thing: a real dockerd, real nginx, and the vhost-gen binary
+// built from this tree. TestMain installs and starts what is missing (scripts/env.sh), builds the
+// binary and the FROM-scratch echo image, and removes whatever a crashed run left behind.
+package integration
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// labelKey marks everything the tests create; its value names the test.
+const labelKey = "vhost-gen.test"
+
+const echoImage = "vhost-gen-echo:test"
+
+var (
+	vhostGen string // the binary under test
+	runID    string
+)
+
+func TestMain(m *testing.M) {
+	if err := setup(); err != nil {
+		fmt.Fprintln(os.Stderr, "integration setup failed:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	removeLabelled(labelKey + "=" + runID)
+	os.Exit(code)
+}
+
+func setup() error {
+	env := exec.Command("bash", "../scripts/env.sh")
+	env.Stdout, env.Stderr = os.Stderr, os.Stderr
+	if err := env.Run(); err != nil {
+		return fmt.Errorf("scripts/env.sh (installs and starts dockerd and nginx): %w", err)
+	}
+	runID = strconv.FormatInt(time.Now().UnixNano()%1e8, 36)
+	removeLabelled(labelKey) // whatever an earlier, crashed run left behind
+	dir, err := os.MkdirTemp("", "vhost-gen-it-")
+	if err != nil {
+		return err
+	}
+	vhostGen = filepath.Join(dir, "vhost-gen")
+	if out, err := exec.Command("go", "build", "-o", vhostGen, "../cmd/vhost-gen").CombinedOutput(); err != nil {
+		return fmt.Errorf("build vhost-gen: %v\n%s", err, out)
+	}
+	return buildEchoImage(dir)
+}
+
+// buildEchoImage builds the echo server statically and imports it as a FROM-scratch image: there
+// is no registry to pull a base from.
+func buildEchoImage(dir string) error {
+	bin := filepath.Join(dir, "echo")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", bin, "./echo")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build echo: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "echo", Mode: 0o755, Size: int64(len(data))})
+	tw.Write(data)
+	tw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "bin/sh", Typeflag: tar.TypeLink, Linkname: "echo", Mode: 0o755}) // for --health-cmd
+	tw.Close()
+	imp := exec.Command("docker", "import", "--change", `ENTRYPOINT ["/echo"]`, "-", echoImage)
+	imp.Stdin = &buf
+	if out, err := imp.CombinedOutput(); err != nil {
+		return fmt.Errorf("docker import echo: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// removeLabelled removes containers, then networks, with the label filter.
+func removeLabelled(filter string) {
+	if ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+filter).Output(); len(bytes.TrimSpace(ids)) > 0 {
+		exec.Command("docker", append([]string{"rm", "-f"}, strings.Fields(string(ids))...)...).Run()
+	}
+	if ids, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label="+filter).Output(); len(bytes.TrimSpace(ids)) > 0 {
+		exec.Command("docker", append([]string{"network", "rm"}, strings.Fields(string(ids))...)...).Run()
+	}
+}
+
+// env is one test's world: its own nginx and vhost-gen, seeing only the test's containers.
+type env struct {
+	t      *testing.T
+	label  string // this test's value of labelKey; also in its names and host names
+	dir    string
+	port   int    // nginx's HTTP port on 127.0.0.1
+	admin  string // vhost-gen's admin address
+	out    string // the rendered config
+	vg     *exec.Cmd
+	vgLog  *syncBuffer
+	vgDone chan struct{}
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9]+`)
+
+// newEnv starts nginx and vhost-gen watch; extra flags override the defaults.
+func newEnv(t *testing.T, extra ...string) *env {
+	t.Helper()
+	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), "-"), "-")
+	if len(name) > 30 {
+		name = name[:30]
+	}
+	e := &env{t: t, label: "it" + runID + "-" + name, dir: t.TempDir(), port: freePort(t)}
+	e.admin = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	os.MkdirAll(filepath.Join(e.dir, "conf.d"), 0o755)
+	e.out = filepath.Join(e.dir, "conf.d", "vhost-gen.conf")
+	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
+error_log %[1]s/error.log;
+worker_processes 1;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    include %[1]s/conf.d/*.conf;
+}
+`, e.dir)
+	if err := os.WriteFile(filepath.Join(e.dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.nginx("") // start
+	t.Cleanup(func() {
+		e.nginx("quit")
+		removeLabelled(labelKey + "=" + e.label)
+	})
+	e.startVhostGen(extra...)
+	return e
+}
+
+func (e *env) nginx(signal string) {
+	args := []string{"-c", filepath.Join(e.dir, "nginx.conf"), "-p", e.dir + "/", "-e", filepath.Join(e.dir, "error.log")}
+	if signal != "" {
+		args = append(args, "-s", signal)
+	}
+	if out, err := exec.Command("nginx", args...).CombinedOutput(); err != nil && signal == "" {
+		e.t.Fatalf("start nginx: %v\n%s", err, out)
+	}
+}
+
+func (e *env) startVhostGen(extra ...string) {
+	args := append([]string{"watch",
+		"--out", e.out,
+		"--listen", "127.0.0.1:" + strconv.Itoa(e.port),
+		"--reload-pidfile", filepath.Join(e.dir, "nginx.pid"),
+		"--admin-addr", e.admin,
+		"--label-filter", labelKey + "=" + e.label,
+		"--wait", "50ms:500ms",
+		"--log-level", "debug",
+	}, extra...)
+	log := &syncBuffer{}
+	e.vgLog = log
+	e.vg = exec.Command(vhostGen, args...)
+	e.vg.Stdout, e.vg.Stderr = log, log
+	if err := e.vg.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.vgDone = make(chan struct{})
+	go func() { e.vg.Wait(); close(e.vgDone) }()
+	e.t.Cleanup(func() {
+		e.stopVhostGen()
+		if e.t.Failed() {
+			e.t.Logf("vhost-gen log (%s):\n%s", strings.Join(args, " "), log.String())
+		}
+	})
+	e.waitFor("vhost-gen's first apply (/healthz 200)", func() error {
+		code, body := httpGet("http://"+e.admin+"/healthz", "")
+		if code != 200 {
+			return fmt.Errorf("healthz %d: %s", code, body)
+		}
+		return nil
+	})
+}
+
+func (e *env) stopVhostGen() {
+	if e.vg == nil || e.vg.Process == nil {
+		return
+	}
+	e.vg.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-e.vgDone:
+	case <-time.After(10 * time.Second):
+		e.vg.Process.Kill()
+		<-e.vgDone
+	}
+}
+
+// docker runs the docker CLI and returns its trimmed output; a failure fails the test.
+func (e *env) docker(args ...string) string {
+	e.t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// name is a container or network name unique to this test.
+func (e *env) name(n string) string { return e.label + "-" + n }
+
+// host is a host name unique to this test.
+func (e *env) host(n string) string { return n + "." + e.label + ".test" }
+
+// run starts an echo container; args go before the image, so they are docker run flags.
+func (e *env) run(name string, args ...string) string {
+	e.t.Helper()
+	full := append([]string{"run", "-d", "--name", e.name(name), "--label", labelKey + "=" + e.label, "-e", "ECHO_NAME=" + name}, args...)
+	return e.docker(append(full, echoImage)...)
+}
+
+func (e *env) network(name string) string {
+	e.t.Helper()
+	e.docker("network", "create", "--label", labelKey+"="+e.label, e.name(name))
+	return e.name(name)
+}
+
+// get sends one request through nginx with the Host header.
+func (e *env) get(host, path string) (int, string) {
+	return httpGet(fmt.Sprintf("http://127.0.0.1:%d%s", e.port, path), host)
+}
+
+var client = &http.Client{Timeout: 3 * time.Second}
+
+func httpGet(url, host string) (int, string) {
+	req, _ := http.NewRequest("GET", url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitFor polls cond until it returns nil, for up to 20 seconds.
+func (e *env) waitFor(what string, cond func() error) {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitBody waits until host answers 200 with a body containing want.
+func (e *env) waitBody(host, path, want string) {
+	e.t.Helper()
+	e.waitFor(fmt.Sprintf("%s%s to answer %q", host, path, want), func() error {
+		code, body := e.get(host, path)
+		if code != 200 || !strings.Contains(body, want) {
+			return fmt.Errorf("got %d %q", code, body)
+		}
+		return nil
+	})
+}
+
+// waitStatus waits until host answers with code.
+func (e *env) waitStatus(host, path string, want int) {
+	e.t.Helper()
+	e.waitFor(fmt.Sprintf("%s%s to answer %d", host, path, want), func() error {
+		if code, body := e.get(host, path); code != want {
+			return fmt.Errorf("got %d %q", code, body)
+		}
+		return nil
+	})
+}
+
+// names collects the distinct echo names that answer host over n requests.
+func (e *env) names(host string, n int) map[string]int {
+	seen := map[string]int{}
+	for range n {
+		code, body := e.get(host, "/")
+		if code == 200 {
+			seen[field(body, "name")]++
+		}
+	}
+	return seen
+}
+
+// field reads key=value from an echo reply.
+func field(body, key string) string {
+	for _, f := range strings.Fields(body) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// metric sums the samples of a Prometheus metric whose labels contain every given "k=\"v\"".
+func (e *env) metric(name string, labels ...string) float64 {
+	e.t.Helper()
+	_, body := httpGet("http://"+e.admin+"/metrics", "")
+	sum := 0.0
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(line, l)
+		}
+		if i := strings.LastIndexByte(line, ' '); ok && i > 0 {
+			v, _ := strconv.ParseFloat(line[i+1:], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+func (e *env) reloads() float64 { return e.metric("vhostgen_reloads_total") }
+
+type routesDoc struct {
+	Sites []struct {
+		Host   string `json:"host"`
+		Routes []struct {
+			Path    string `json:"path"`
+			Backend struct {
+				Servers []struct {
+					Address  string `json:"address"`
+					Workload string `json:"workload"`
+				} `json:"servers"`
+			} `json:"backend"`
+		} `json:"routes"`
+	} `json:"sites"`
+	Problems []struct {
+		Workload string `json:"workload"`
+		Setting  string `json:"setting"`
+		Reason   string `json:"reason"`
+	} `json:"problems"`
+}
+
+func (e *env) routes() routesDoc {
+	e.t.Helper()
+	_, body := httpGet("http://"+e.admin+"/routes?format=json", "")
+	var d routesDoc
+	if err := json.Unmarshal([]byte(body), &d); err != nil {
+		e.t.Fatalf("/routes: %v\n%s", err, body)
+	}
+	return d
+}
+
+// servers lists the server addresses routed for host "/".
+func (e *env) servers(host string) []string {
+	var out []string
+	for _, s := range e.routes().Sites {
+		if s.Host == host {
+			for _, r := range s.Routes {
+				for _, sv := range r.Backend.Servers {
+					out = append(out, sv.Address)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// problem returns the first problem of a workload (by its short name), or "".
+func (e *env) problem(workload string) string {
+	for _, p := range e.routes().Problems {
+		if p.Workload == e.name(workload) {
+			return p.Setting + ": " + p.Reason
+		}
+	}
+	return ""
+}
+
+func (e *env) config() string {
+	b, _ := os.ReadFile(e.out)
+	return string(b)
+}
+
+// ip returns a container's address on a network.
+func (e *env) ip(container, network string) string {
+	return e.docker("inspect", "-f", fmt.Sprintf(`{{(index .NetworkSettings.Networks %q).IPAddress}}`, network), e.name(container))
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// vhostGenCmd runs a one-shot vhost-gen command (render, routes) and returns stdout, stderr.
+func vhostGenCmd(t *testing.T, args ...string) (string, string, error) {
+	return vhostGenCmdEnv(t, nil, args...)
+}
+
+func vhostGenCmdEnv(t *testing.T, env []string, args ...string) (string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, vhostGen, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

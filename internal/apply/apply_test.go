@@ -1,0 +1,517 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeProxy stands in for the proxy: it counts checks and reloads, records what each saw, and
+// fails when told to.
+type fakeProxy struct {
+	t    *testing.T
+	path string // the live file
+
+	checks, reloads int
+	checkErr        error
+	reloadErr       error
+
+	checkedPaths []string
+	checkedData  []string // the staged file's content, as the check saw it
+	liveAtCheck  []string // the live file's content while the check ran ("<none>" if absent)
+	liveAtReload []string // the live file's content while the reload ran
+	onReload     func()   // runs during the reload, before it returns
+}
+
+func (f *fakeProxy) check(_ context.Context, staged string) error {
+	f.checks++
+	f.checkedPaths = append(f.checkedPaths, staged)
+	b, err := os.ReadFile(staged)
+	if err != nil {
+		f.t.Errorf("check: staged file %s: %v", staged, err)
+	}
+	f.checkedData = append(f.checkedData, string(b))
+	f.liveAtCheck = append(f.liveAtCheck, readOr(f.path, "<none>"))
+	return f.checkErr
+}
+
+func (f *fakeProxy) reload(context.Context) error {
+	f.reloads++
+	f.liveAtReload = append(f.liveAtReload, readOr(f.path, "<none>"))
+	if f.onReload != nil {
+		f.onReload()
+	}
+	return f.reloadErr
+}
+
+func readOr(path, absent string) string {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return absent
+	}
+	if err != nil {
+		return "<error: " + err.Error() + ">"
+	}
+	return string(b)
+}
+
+func newApplier(t *testing.T) (*Applier, *fakeProxy) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vhosts.conf")
+	f := &fakeProxy{t: t, path: path}
+	return &Applier{Path: path, Check: f.check, Reload: f.reload}, f
+}
+
+// wantFile asserts the content of path, or that it does not exist when want is nil.
+func wantFile(t *testing.T, path string, want *string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if want == nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: exists (err %v, content %q), want it absent", filepath.Base(path), err, b)
+		}
+		return
+	}
+	if err != nil {
+		t.Errorf("%s: %v, want content %q", filepath.Base(path), err, *want)
+		return
+	}
+	if string(b) != *want {
+		t.Errorf("%s = %q, want %q", filepath.Base(path), b, *want)
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+// wantNoStaged asserts that no staged file is left beside path.
+func wantNoStaged(t *testing.T, path string) {
+	t.Helper()
+	dir, base := filepath.Split(path)
+	left, err := filepath.Glob(filepath.Join(dir, "."+base+".staged-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("staged files left behind: %v", left)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Name(), "staged") {
+			t.Errorf("unexpected file %s in %s", e.Name(), dir)
+		}
+	}
+}
+
+func mustApply(t *testing.T, a *Applier, data string, want Outcome) {
+	t.Helper()
+	got, err := a.Apply(context.Background(), []byte(data))
+	if err != nil {
+		t.Fatalf("Apply(%q): %v", data, err)
+	}
+	if got != want {
+		t.Fatalf("Apply(%q) = %v, want %v", data, got, want)
+	}
+}
+
+func TestApplyFirstWritesChecksAndReloads(t *testing.T) {
+	a, f := newApplier(t)
+	mustApply(t, a, "config one\n", Applied)
+	if f.checks != 1 || f.reloads != 1 {
+		t.Errorf("checks, reloads = %d, %d; want 1, 1", f.checks, f.reloads)
+	}
+	wantFile(t, a.Path, ptr("config one\n"))
+	wantFile(t, a.Path+".prev", nil) // there was no previous file to keep
+	wantNoStaged(t, a.Path)
+	st, err := os.Stat(a.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := st.Mode(); mode != 0o644 {
+		t.Errorf("mode = %v, want 0644", mode)
+	}
+	if got := f.liveAtReload; len(got) != 1 || got[0] != "config one\n" {
+		t.Errorf("live file during reload = %q, want the new config", got)
+	}
+}
+
+func TestApplyChecksStagedFileBesideDestination(t *testing.T) {
+	a, f := newApplier(t)
+	mustApply(t, a, "old\n", Applied)
+	mustApply(t, a, "new\n", Applied)
+	if len(f.checkedPaths) != 2 {
+		t.Fatalf("check ran %d times, want 2", len(f.checkedPaths))
+	}
+	for i, want := range []string{"old\n", "new\n"} {
+		staged := f.checkedPaths[i]
+		if staged == a.Path {
+			t.Errorf("check %d got the live path, want a staged file", i)
+		}
+		if filepath.Dir(staged) != filepath.Dir(a.Path) {
+			t.Errorf("check %d: staged file %s is not beside %s", i, staged, a.Path)
+		}
+		if base := filepath.Base(staged); !strings.HasPrefix(base, ".vhosts.conf.staged-") {
+			t.Errorf("check %d: staged file name %q, want a hidden .vhosts.conf.staged-* file", i, base)
+		}
+		if f.checkedData[i] != want {
+			t.Errorf("check %d: staged content %q, want %q", i, f.checkedData[i], want)
+		}
+	}
+	// The check runs before anything is put in place.
+	if want := []string{"<none>", "old\n"}; strings.Join(f.liveAtCheck, "|") != strings.Join(want, "|") {
+		t.Errorf("live file during checks = %q, want %q", f.liveAtCheck, want)
+	}
+	wantNoStaged(t, a.Path)
+}
+
+func TestApplySameBytesUnchanged(t *testing.T) {
+	a, f := newApplier(t)
+	mustApply(t, a, "same\n", Applied)
+	for range 3 {
+		mustApply(t, a, "same\n", Unchanged)
+	}
+	if f.checks != 1 || f.reloads != 1 {
+		t.Errorf("checks, reloads = %d, %d; want 1, 1 (same bytes again must not check or reload)", f.checks, f.reloads)
+	}
+	// Bytes equal to what was applied are skipped even if the caller reuses and mutates its
+	// buffer: the applier kept its own copy.
+	buf := []byte("other\n")
+	if _, err := a.Apply(context.Background(), buf); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "OTHER\n")
+	mustApply(t, a, "other\n", Unchanged)
+	mustApply(t, a, "OTHER\n", Applied)
+	if f.reloads != 3 {
+		t.Errorf("reloads = %d, want 3", f.reloads)
+	}
+}
+
+func TestApplyFirstCallFileAlreadyMatches(t *testing.T) {
+	tests := []struct {
+		name    string
+		onDisk  string
+		data    string
+		want    Outcome
+		reloads int
+	}{
+		{name: "exactly the bytes", onDisk: "running\n", data: "running\n", want: Unchanged, reloads: 0},
+		{name: "different bytes", onDisk: "running\n", data: "running \n", want: Applied, reloads: 1},
+		{name: "a prefix", onDisk: "running", data: "running\n", want: Applied, reloads: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, f := newApplier(t)
+			if err := os.WriteFile(a.Path, []byte(tt.onDisk), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mustApply(t, a, tt.data, tt.want)
+			if f.reloads != tt.reloads {
+				t.Errorf("reloads = %d, want %d", f.reloads, tt.reloads)
+			}
+			if tt.want == Unchanged && f.checks != 0 {
+				t.Errorf("checks = %d, want 0", f.checks)
+			}
+			wantFile(t, a.Path, ptr(tt.data))
+			// Either way, the bytes now count as applied.
+			mustApply(t, a, tt.data, Unchanged)
+			if f.reloads != tt.reloads {
+				t.Errorf("reloads after repeating = %d, want %d", f.reloads, tt.reloads)
+			}
+		})
+	}
+}
+
+func TestApplyFirstCallMatchThenChange(t *testing.T) {
+	a, f := newApplier(t)
+	if err := os.WriteFile(a.Path, []byte("A"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, a, "A", Unchanged)
+	mustApply(t, a, "B", Applied)
+	wantFile(t, a.Path+".prev", ptr("A"))
+	mustApply(t, a, "A", Applied) // A is no longer what is applied
+	if f.reloads != 2 {
+		t.Errorf("reloads = %d, want 2", f.reloads)
+	}
+	wantFile(t, a.Path, ptr("A"))
+	wantFile(t, a.Path+".prev", ptr("B"))
+}
+
+func TestApplyKeepsPrevious(t *testing.T) {
+	a, _ := newApplier(t)
+	steps := []struct {
+		data string
+		prev *string
+	}{
+		{"one", nil},
+		{"two", ptr("one")},
+		{"three", ptr("two")},
+		{"three", ptr("two")}, // unchanged: .prev is not touched
+		{"four", ptr("three")},
+	}
+	for i, s := range steps {
+		if _, err := a.Apply(context.Background(), []byte(s.data)); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		wantFile(t, a.Path, ptr(s.data))
+		wantFile(t, a.Path+".prev", s.prev)
+		wantNoStaged(t, a.Path)
+	}
+}
+
+var errProxy = errors.New("proxy said no: unknown directive \"frob\"")
+
+func TestApplyCheckFailure(t *testing.T) {
+	tests := []struct {
+		name   string
+		before []string // applied successfully first
+		onDisk *string  // written before the first Apply, when not nil
+		live   *string  // the live file after the failed apply
+		prev   *string  // the .prev file after the failed apply
+	}{
+		{name: "no file yet", live: nil, prev: nil},
+		{name: "file from a previous run", onDisk: ptr("old run\n"), live: ptr("old run\n"), prev: nil},
+		{name: "after one apply", before: []string{"good 1\n"}, live: ptr("good 1\n"), prev: nil},
+		{name: "after two applies", before: []string{"good 1\n", "good 2\n"}, live: ptr("good 2\n"), prev: ptr("good 1\n")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, f := newApplier(t)
+			if tt.onDisk != nil {
+				if err := os.WriteFile(a.Path, []byte(*tt.onDisk), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, b := range tt.before {
+				mustApply(t, a, b, Applied)
+			}
+			reloads := f.reloads
+			f.checkErr = errProxy
+			got, err := a.Apply(context.Background(), []byte("bad\n"))
+			if !errors.Is(err, ErrCheck) {
+				t.Errorf("error %v does not wrap ErrCheck", err)
+			}
+			if !errors.Is(err, errProxy) {
+				t.Errorf("error %v does not wrap the check's error", err)
+			}
+			if errors.Is(err, ErrReload) {
+				t.Errorf("error %v wraps ErrReload", err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "unknown directive") {
+				t.Errorf("error %q does not carry the check's message", err)
+			}
+			if got != Unchanged {
+				t.Errorf("outcome = %v, want Unchanged", got)
+			}
+			if f.reloads != reloads {
+				t.Errorf("reloaded after a failed check")
+			}
+			wantFile(t, a.Path, tt.live)
+			wantFile(t, a.Path+".prev", tt.prev)
+			wantNoStaged(t, a.Path)
+
+			// A failed check is not remembered as applied: once the check passes, the same
+			// bytes are applied.
+			f.checkErr = nil
+			mustApply(t, a, "bad\n", Applied)
+			wantFile(t, a.Path, ptr("bad\n"))
+		})
+	}
+}
+
+func TestApplyReloadFailure(t *testing.T) {
+	tests := []struct {
+		name   string
+		onDisk *string  // written before the first Apply, when not nil
+		before []string // applied successfully first
+		live   *string  // the live file after the failed reload
+	}{
+		{name: "no previous file: the new file is removed", live: nil},
+		{name: "file from a previous run is restored", onDisk: ptr("old run\n"), live: ptr("old run\n")},
+		{name: "previous apply is restored", before: []string{"good\n"}, live: ptr("good\n")},
+		{name: "last of several applies is restored", before: []string{"good 1\n", "good 2\n"}, live: ptr("good 2\n")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, f := newApplier(t)
+			if tt.onDisk != nil {
+				if err := os.WriteFile(a.Path, []byte(*tt.onDisk), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, b := range tt.before {
+				mustApply(t, a, b, Applied)
+			}
+			reloads := f.reloads
+			f.reloadErr = errProxy
+			got, err := a.Apply(context.Background(), []byte("new\n"))
+			if !errors.Is(err, ErrReload) {
+				t.Errorf("error %v does not wrap ErrReload", err)
+			}
+			if !errors.Is(err, errProxy) {
+				t.Errorf("error %v does not wrap the reload's error", err)
+			}
+			if errors.Is(err, ErrCheck) {
+				t.Errorf("error %v wraps ErrCheck", err)
+			}
+			if got != Unchanged {
+				t.Errorf("outcome = %v, want Unchanged", got)
+			}
+			if f.reloads != reloads+1 {
+				t.Fatalf("reloads = %d, want %d", f.reloads, reloads+1)
+			}
+			// The reload was attempted with the new file in place...
+			if live := f.liveAtReload[len(f.liveAtReload)-1]; live != "new\n" {
+				t.Errorf("live file during the failed reload = %q, want the new config", live)
+			}
+			// ...and the previous one is back.
+			wantFile(t, a.Path, tt.live)
+			wantNoStaged(t, a.Path)
+
+			// Not forgotten: the same bytes are tried again...
+			checks, reloads1 := f.checks, f.reloads
+			_, err = a.Apply(context.Background(), []byte("new\n"))
+			if !errors.Is(err, ErrReload) {
+				t.Errorf("retry while the proxy still fails: error %v, want ErrReload", err)
+			}
+			if f.checks != checks+1 || f.reloads != reloads1+1 {
+				t.Errorf("retry: checks +%d, reloads +%d; want +1, +1 (a failed apply must not be skipped)",
+					f.checks-checks, f.reloads-reloads1)
+			}
+			wantFile(t, a.Path, tt.live)
+
+			// ...and once the proxy reloads again, they are applied.
+			f.reloadErr = nil
+			mustApply(t, a, "new\n", Applied)
+			if f.reloads != reloads+3 {
+				t.Errorf("reloads = %d, want %d", f.reloads, reloads+3)
+			}
+			wantFile(t, a.Path, ptr("new\n"))
+			wantFile(t, a.Path+".prev", tt.live)
+			mustApply(t, a, "new\n", Unchanged)
+			wantNoStaged(t, a.Path)
+		})
+	}
+}
+
+// After a failed reload the previous bytes are back on disk; re-applying them (the routing
+// went back to the old state) must still be possible, and bytes that were only ever attempted
+// must not count as applied.
+func TestApplyReloadFailureThenPreviousBytes(t *testing.T) {
+	a, f := newApplier(t)
+	mustApply(t, a, "A", Applied)
+	f.reloadErr = errProxy
+	if _, err := a.Apply(context.Background(), []byte("B")); !errors.Is(err, ErrReload) {
+		t.Fatalf("Apply(B): %v, want ErrReload", err)
+	}
+	f.reloadErr = nil
+	// A is what was last applied successfully and is what is on disk.
+	mustApply(t, a, "A", Unchanged)
+	wantFile(t, a.Path, ptr("A"))
+	mustApply(t, a, "B", Applied)
+	wantFile(t, a.Path, ptr("B"))
+	wantFile(t, a.Path+".prev", ptr("A"))
+}
+
+func TestApplyReloadFailureRestoreFails(t *testing.T) {
+	// The reload itself removes what restoring needs, so that restoring fails too; the error
+	// must say both.
+	tests := []struct {
+		name     string
+		before   []string
+		sabotage func(a *Applier) func()
+	}{
+		{
+			name:   "previous file vanished",
+			before: []string{"good\n"},
+			sabotage: func(a *Applier) func() {
+				return func() { os.Remove(a.Path + ".prev") }
+			},
+		},
+		{
+			name: "new file vanished",
+			sabotage: func(a *Applier) func() {
+				return func() { os.Remove(a.Path) }
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, f := newApplier(t)
+			for _, b := range tt.before {
+				mustApply(t, a, b, Applied)
+			}
+			f.reloadErr = errProxy
+			f.onReload = tt.sabotage(a)
+			_, err := a.Apply(context.Background(), []byte("new\n"))
+			if !errors.Is(err, ErrReload) || !errors.Is(err, errProxy) {
+				t.Errorf("error %v: want it to wrap ErrReload and the reload's error", err)
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("error %v: want it to wrap the restore's error", err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "restoring the previous config failed") {
+				t.Errorf("error %q does not say that restoring failed", err)
+			}
+		})
+	}
+}
+
+func TestApplyNilCheckAndReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.conf")
+	a := &Applier{Path: path}
+	mustApply(t, a, "x", Applied)
+	mustApply(t, a, "x", Unchanged)
+	mustApply(t, a, "y", Applied)
+	wantFile(t, path, ptr("y"))
+	wantFile(t, path+".prev", ptr("x"))
+	wantNoStaged(t, path)
+}
+
+func TestApplyRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	f := &fakeProxy{t: t, path: "rel.conf"}
+	a := &Applier{Path: "rel.conf", Check: f.check, Reload: f.reload}
+	mustApply(t, a, "rel", Applied)
+	wantFile(t, filepath.Join(dir, "rel.conf"), ptr("rel"))
+	if len(f.checkedPaths) != 1 || filepath.Dir(f.checkedPaths[0]) != "." {
+		t.Errorf("checked %q, want a staged file in the current directory", f.checkedPaths)
+	}
+	wantNoStaged(t, filepath.Join(dir, "rel.conf"))
+}
+
+func TestApplyMissingDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "no-such-dir", "x.conf")
+	f := &fakeProxy{t: t, path: path}
+	a := &Applier{Path: path, Check: f.check, Reload: f.reload}
+	if _, err := a.Apply(context.Background(), []byte("x")); err == nil {
+		t.Fatal("Apply into a missing directory: no error")
+	}
+	if f.checks != 0 || f.reloads != 0 {
+		t.Errorf("checks, reloads = %d, %d; want 0, 0", f.checks, f.reloads)
+	}
+}
+
+func TestApplyPassesContext(t *testing.T) {
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "v")
+	var sawCheck, sawReload any
+	a := &Applier{
+		Path:   filepath.Join(t.TempDir(), "c.conf"),
+		Check:  func(ctx context.Context, _ string) error { sawCheck = ctx.Value(key{}); return nil },
+		Reload: func(ctx context.Context) error { sawReload = ctx.Value(key{}); return nil },
+	}
+	if _, err := a.Apply(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if sawCheck != "v" || sawReload != "v" {
+		t.Errorf("check saw %v, reload saw %v; want the caller's context in both", sawCheck, sawReload)
+	}
+}
