@@ -2,30 +2,42 @@ package integration
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// TestEngineRestart stops dockerd while vhost-gen watches: the config keeps its routes (an
-// unreachable engine is not "no containers"), the outage is logged once, and after dockerd is
-// back the route serves again. It is not parallel: Go runs it while the parallel tests wait.
+// TestEngineRestart stops dockerd while vhost-gen watches. dockerd stops its containers (and
+// reports their deaths) before its API goes away; from then on vhost-gen must change nothing: the
+// outage is logged once, no config is applied until the engine is back, and after the restart the
+// route serves again (the container has a restart policy). It is not parallel: Go runs it while
+// the parallel tests wait. TestEngineUnreachable covers an outage with live containers.
 func TestEngineRestart(t *testing.T) {
 	e := newEnv(t, "--proxy-networks", "bridge")
 	h := e.host("survivor")
 	e.run("survivor", "--restart", "always", "-e", "VIRTUAL_HOST="+h)
 	e.waitBody(h, "/", "name=survivor")
-	server := e.servers(h)[0]
 
 	argv := stopDockerd(t)
 	t.Cleanup(func() { ensureDockerd(t, argv) }) // even if the test fails half-way
-	time.Sleep(3 * time.Second)                 // several reconnect attempts
-	if !strings.Contains(e.config(), "server "+server) {
-		t.Errorf("with the engine down the config lost %s:\n%s", server, e.config())
+	e.waitFor("the outage to be logged", func() error {
+		if !strings.Contains(e.vgLog.String(), "docker engine unreachable") {
+			return fmt.Errorf("not logged yet")
+		}
+		return nil
+	})
+	during, applied := e.config(), strings.Count(e.vgLog.String(), "config applied")
+	time.Sleep(3 * time.Second) // several reconnect attempts
+	if e.config() != during || strings.Count(e.vgLog.String(), "config applied") != applied {
+		t.Errorf("a config was applied while the engine was unreachable")
 	}
 	if n := strings.Count(e.vgLog.String(), "docker engine unreachable"); n != 1 {
 		t.Errorf("the outage was logged %d times, want once", n)
@@ -44,6 +56,109 @@ func TestEngineRestart(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestEngineUnreachable cuts vhost-gen off from a running engine (its API socket goes through a
+// relay the test controls, as a remote engine behind a failing network would): the containers
+// keep running, so the last table must stay and traffic must keep flowing; after the link is
+// back vhost-gen resyncs and follows events again.
+func TestEngineUnreachable(t *testing.T) {
+	t.Parallel()
+	relay := newSocketRelay(t, "/var/run/docker.sock")
+	e := newEnvWith(t, []string{"DOCKER_HOST=unix://" + relay.path}, "--proxy-networks", "bridge")
+	h := e.host("alive")
+	e.run("alive", "-e", "VIRTUAL_HOST="+h)
+	e.waitBody(h, "/", "name=alive")
+	before := e.config()
+
+	relay.cut()
+	e.waitFor("the outage to be logged", func() error {
+		if !strings.Contains(e.vgLog.String(), "docker engine unreachable") {
+			return fmt.Errorf("not logged yet")
+		}
+		return nil
+	})
+	for i := range 20 { // 2 seconds of traffic during the outage
+		if code, body := e.get(h, "/"); code != 200 {
+			t.Fatalf("request %d during the outage: %d %q", i, code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if e.config() != before {
+		t.Errorf("the config changed while the engine was unreachable")
+	}
+	if n := strings.Count(e.vgLog.String(), "docker engine unreachable"); n != 1 {
+		t.Errorf("the outage was logged %d times, want once", n)
+	}
+
+	relay.restore()
+	e.waitFor("the reconnection", func() error {
+		if !strings.Contains(e.vgLog.String(), "docker engine reachable again") {
+			return fmt.Errorf("not logged yet")
+		}
+		return nil
+	})
+	e.run("later", "-e", "VIRTUAL_HOST="+e.host("later"))
+	e.waitBody(e.host("later"), "/", "name=later")
+}
+
+// socketRelay forwards a unix socket to another; cut closes it and every connection through it.
+type socketRelay struct {
+	t      *testing.T
+	path   string
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  []net.Conn
+}
+
+func newSocketRelay(t *testing.T, target string) *socketRelay {
+	r := &socketRelay{t: t, path: filepath.Join(t.TempDir(), "docker.sock"), target: target}
+	r.restore()
+	t.Cleanup(r.cut)
+	return r
+}
+
+func (r *socketRelay) restore() {
+	ln, err := net.Listen("unix", r.path)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.ln = ln
+	r.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("unix", r.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.mu.Lock()
+			r.conns = append(r.conns, c, up)
+			r.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+}
+
+func (r *socketRelay) cut() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ln != nil {
+		r.ln.Close()
+		r.ln = nil
+	}
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+	os.Remove(r.path)
 }
 
 // stopDockerd stops the running dockerd and returns its command line, to start it again.

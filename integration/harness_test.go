@@ -112,6 +112,7 @@ type env struct {
 	vg     *exec.Cmd
 	vgLog  *syncBuffer
 	vgDone chan struct{}
+	vars   []string // extra environment for vhost-gen
 }
 
 var nonName = regexp.MustCompile(`[^a-z0-9]+`)
@@ -119,11 +120,17 @@ var nonName = regexp.MustCompile(`[^a-z0-9]+`)
 // newEnv starts nginx and vhost-gen watch; extra flags override the defaults.
 func newEnv(t *testing.T, extra ...string) *env {
 	t.Helper()
+	return newEnvWith(t, nil, extra...)
+}
+
+// newEnvWith is newEnv with extra environment variables for vhost-gen.
+func newEnvWith(t *testing.T, vars []string, extra ...string) *env {
+	t.Helper()
 	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), "-"), "-")
 	if len(name) > 30 {
 		name = name[:30]
 	}
-	e := &env{t: t, label: "it" + runID + "-" + name, dir: t.TempDir(), port: freePort(t)}
+	e := &env{t: t, label: "it" + runID + "-" + name, dir: t.TempDir(), port: freePort(t), vars: vars}
 	e.admin = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	os.MkdirAll(filepath.Join(e.dir, "conf.d"), 0o755)
 	e.out = filepath.Join(e.dir, "conf.d", "vhost-gen.conf")
@@ -171,6 +178,7 @@ func (e *env) startVhostGen(extra ...string) {
 	log := &syncBuffer{}
 	e.vgLog = log
 	e.vg = exec.Command(vhostGen, args...)
+	e.vg.Env = append(os.Environ(), e.vars...)
 	e.vg.Stdout, e.vg.Stderr = log, log
 	if err := e.vg.Start(); err != nil {
 		e.t.Fatal(err)
@@ -205,14 +213,17 @@ func (e *env) stopVhostGen() {
 	}
 }
 
-// docker runs the docker CLI and returns its trimmed output; a failure fails the test.
+// docker runs the docker CLI and returns its trimmed standard output; a failure fails the test
+// with everything it printed.
 func (e *env) docker(args ...string) string {
 	e.t.Helper()
-	out, err := exec.Command("docker", args...).CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command("docker", args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		e.t.Fatalf("docker %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(stdout.String())
 }
 
 // name is a container or network name unique to this test.

@@ -221,7 +221,7 @@ func proxyNetworks(ws []discovery.Workload, opt Options) ([]string, *Problem) {
 			return nets, nil
 		}
 	}
-	return nil, &Problem{Reason: fmt.Sprintf("proxy container %q is not running: its networks are unknown, so only VIRTUAL_NETWORK, host networking and published ports can route", opt.ProxyContainer)}
+	return nil, &Problem{Reason: fmt.Sprintf("proxy container %q is not among the watched containers (not running, or left out by --label-filter): its networks are unknown, so only VIRTUAL_NETWORK, host networking and published ports can route", opt.ProxyContainer)}
 }
 
 // HasRoot reports whether the site routes "/"; templates answer 404 there otherwise, rather

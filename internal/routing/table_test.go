@@ -559,7 +559,7 @@ func TestBuildProxyContainerUnknown(t *testing.T) {
 		}
 		p := tab.Problems[0] // the table-level problem sorts first
 		if p.Workload != "" || p.WorkloadID != "" || p.Setting != "" ||
-			!strings.Contains(p.Reason, fmt.Sprintf("proxy container %q is not running", ref)) {
+			!strings.Contains(p.Reason, fmt.Sprintf("proxy container %q is not among the watched containers", ref)) {
 			t.Errorf("%q: table problem %+v", ref, p)
 		}
 		if ps := problemsOf(tab, "via-front"); len(ps) != 1 || !strings.Contains(ps[0].Reason, "the proxy's networks are unknown") {
