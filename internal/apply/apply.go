@@ -32,8 +32,11 @@ type Applier struct {
 	Path   string
 	Check  CheckFunc  // nil: no check
 	Reload ReloadFunc // nil: no reload
-	// applied holds the bytes last put in place and reloaded; nil before the first apply.
+	// applied holds the bytes last put in place and reloaded.
 	applied []byte
+	// attempted is set by the first Apply, whatever its outcome: only the very first call may take
+	// a file already on disk as applied.
+	attempted bool
 }
 
 // ErrCheck marks a config the proxy's check refused; the live config was not touched.
@@ -47,12 +50,13 @@ var ErrReload = errors.New("reload failed")
 // exception is the first call: a file that already holds exactly data (vhost-gen restarted under
 // a running proxy) is taken as applied, without a reload.
 func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
-	if a.applied != nil && bytes.Equal(a.applied, data) {
+	if a.attempted && a.applied != nil && bytes.Equal(a.applied, data) {
 		return Unchanged, nil
 	}
-	if a.applied == nil {
+	if !a.attempted {
+		a.attempted = true
 		if cur, err := os.ReadFile(a.Path); err == nil && bytes.Equal(cur, data) {
-			a.applied = bytes.Clone(data)
+			a.applied = append(make([]byte, 0, len(data)), data...)
 			return Unchanged, nil
 		}
 	}
@@ -82,7 +86,7 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 			return Unchanged, fmt.Errorf("%w (previous config restored): %w", ErrReload, err)
 		}
 	}
-	a.applied = bytes.Clone(data)
+	a.applied = append(make([]byte, 0, len(data)), data...) // never nil, even for empty data
 	return Applied, nil
 }
 

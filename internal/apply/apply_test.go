@@ -419,6 +419,25 @@ func TestApplyReloadFailureThenPreviousBytes(t *testing.T) {
 	wantFile(t, a.Path+".prev", ptr("A"))
 }
 
+// The comparison is with what was last applied, not with the file on disk: bytes that are on
+// disk but were never applied by this Applier are checked and reloaded.
+func TestApplyComparesWithAppliedNotDisk(t *testing.T) {
+	a, f := newApplier(t)
+	mustApply(t, a, "A", Applied)
+	writeFile(t, a.Path, "B") // the file changed under us, e.g. a failed restore or an operator
+	mustApply(t, a, "B", Applied)
+	if f.checks != 2 || f.reloads != 2 {
+		t.Errorf("checks, reloads = %d, %d; want 2, 2", f.checks, f.reloads)
+	}
+	// And the other way round: bytes equal to what was applied are skipped even when the file
+	// on disk differs.
+	writeFile(t, a.Path, "C")
+	mustApply(t, a, "B", Unchanged)
+	if f.reloads != 2 {
+		t.Errorf("reloads = %d, want 2", f.reloads)
+	}
+}
+
 func TestApplyReloadFailureRestoreFails(t *testing.T) {
 	// The reload itself removes what restoring needs, so that restoring fails too; the error
 	// must say both.
@@ -459,6 +478,15 @@ func TestApplyReloadFailureRestoreFails(t *testing.T) {
 			if err != nil && !strings.Contains(err.Error(), "restoring the previous config failed") {
 				t.Errorf("error %q does not say that restoring failed", err)
 			}
+			// Still not forgotten: the same bytes are checked and reloaded again, whatever the
+			// file on disk holds now.
+			f.reloadErr, f.onReload = nil, nil
+			reloads := f.reloads
+			mustApply(t, a, "new\n", Applied)
+			if f.reloads != reloads+1 {
+				t.Errorf("retry after a failed restore: reloads +%d, want +1", f.reloads-reloads)
+			}
+			wantFile(t, a.Path, ptr("new\n"))
 		})
 	}
 }
@@ -513,5 +541,31 @@ func TestApplyPassesContext(t *testing.T) {
 	}
 	if sawCheck != "v" || sawReload != "v" {
 		t.Errorf("check saw %v, reload saw %v; want the caller's context in both", sawCheck, sawReload)
+	}
+}
+
+// A first apply whose reload and restore both fail leaves the new bytes on disk; the next apply
+// of the same bytes must still check and reload, not take the file as applied.
+func TestFailedFirstApplyIsNotForgotten(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/vhosts.conf"
+	if err := os.WriteFile(path, []byte("old run\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reloads := 0
+	a := &Applier{Path: path, Reload: func(context.Context) error {
+		reloads++
+		if reloads == 1 {
+			os.Remove(path + ".prev") // the restore will fail too
+			return errors.New("proxy down")
+		}
+		return nil
+	}}
+	if _, err := a.Apply(context.Background(), []byte("new\n")); !errors.Is(err, ErrReload) {
+		t.Fatalf("first apply: want ErrReload, got %v", err)
+	}
+	out, err := a.Apply(context.Background(), []byte("new\n"))
+	if err != nil || out != Applied || reloads != 2 {
+		t.Fatalf("second apply: outcome %v, err %v, reloads %d; want Applied after a second reload", out, err, reloads)
 	}
 }

@@ -38,7 +38,7 @@ func SplitCommand(s string) ([]string, error) {
 			cur.WriteByte(c)
 		case c == '\'' || c == '"':
 			quote, inWord = c, true
-		case c == ' ' || c == '\t' || c == '\n':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
@@ -63,6 +63,9 @@ func SplitCommand(s string) ([]string, error) {
 
 // Run runs argv and returns an error carrying its output when it fails.
 func Run(ctx context.Context, argv []string) error {
+	if len(argv) == 0 {
+		return errors.New("empty command")
+	}
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()

@@ -31,6 +31,7 @@ func TestSplitCommand(t *testing.T) {
 		{in: `a '' b`, want: []string{"a", "", "b"}},
 		{in: `''`, want: []string{""}},
 		{in: `'it'\''s'`, want: []string{"it's"}},
+		{in: `'a\'`, want: []string{`a\`}}, // no escapes inside single quotes
 		{in: `' lead and trail '`, want: []string{" lead and trail "}},
 		// double quotes
 		{in: `a "b c" d`, want: []string{"a", "b c", "d"}},
@@ -81,7 +82,6 @@ func TestSplitCommandErrors(t *testing.T) {
 		{in: `a "b`, wantMsg: "unclosed quote"},
 		{in: `a 'b"`, wantMsg: "unclosed quote"},
 		{in: `"a\"`, wantMsg: "unclosed quote"},
-		{in: `'a\'`, wantMsg: "unclosed quote"}, // no escapes inside single quotes: `'a\'` then an open quote
 		{in: `'`, wantMsg: "unclosed quote"},
 	}
 	for _, tt := range tests {
@@ -246,6 +246,8 @@ func TestCommandCheck(t *testing.T) {
 		// replaced inside a word, and in several words
 		{cmd: `sh -c 'test "${1#--file=}" = "$2" && test -s "$2"' sh --file={{.File}} {{.File}}`, file: withMarker},
 		{cmd: `sh -c 'test "${1#--file=}" = "$2" && test -s "$2"' sh --file={{.File}} {{.File}}`, file: empty, wantErr: "exit status 1"},
+		// replaced everywhere in a word
+		{cmd: `sh -c 'test "$1" = "$2:$2"' sh {{.File}}:{{.File}} {{.File}}`, file: withMarker},
 		// the check's output is in the error
 		{cmd: `sh -c 'echo "refusing $1" >&2; exit 1' sh {{.File}}`, file: withMarker, wantErr: "refusing " + withMarker},
 		// other template text is left alone
@@ -456,32 +458,40 @@ func TestApplierWithNginxCheck(t *testing.T) {
 	}
 }
 
-// startSleeper starts a process that lives until signalled, and returns a channel that receives
-// its wait status when it exits.
-func startSleeper(t *testing.T) (*exec.Cmd, <-chan syscall.WaitStatus) {
-	t.Helper()
-	cmd := exec.Command("sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan syscall.WaitStatus, 1)
-	go func() {
-		cmd.Wait()
-		done <- cmd.ProcessState.Sys().(syscall.WaitStatus)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
-	return cmd, done
+// sleeper is a child process that lives until signalled.
+type sleeper struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has been waited for
+	status syscall.WaitStatus
 }
 
-func waitSignalled(t *testing.T, done <-chan syscall.WaitStatus, sig syscall.Signal) {
+func startSleeper(t *testing.T) *sleeper {
+	t.Helper()
+	s := &sleeper{cmd: exec.Command("sleep", "30"), exited: make(chan struct{})}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.cmd.Wait()
+		s.status = s.cmd.ProcessState.Sys().(syscall.WaitStatus)
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.exited
+	})
+	return s
+}
+
+func (s *sleeper) pid() string { return strconv.Itoa(s.cmd.Process.Pid) }
+
+// waitSignalled asserts that the process exits, killed by sig.
+func (s *sleeper) waitSignalled(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	select {
-	case ws := <-done:
-		if !ws.Signaled() || ws.Signal() != sig {
-			t.Errorf("process ended with %v (signalled %v, %v), want killed by %v", ws, ws.Signaled(), ws.Signal(), sig)
+	case <-s.exited:
+		if ws := s.status; !ws.Signaled() || ws.Signal() != sig {
+			t.Errorf("process ended with status %#x (signalled %v, %v), want killed by %v", int(ws), ws.Signaled(), ws.Signal(), sig)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("process did not exit after %v", sig)
@@ -491,13 +501,13 @@ func waitSignalled(t *testing.T, done <-chan syscall.WaitStatus, sig syscall.Sig
 func TestPidfileReloadSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd, done := startSleeper(t)
+			proc := startSleeper(t)
 			pidfile := filepath.Join(t.TempDir(), "nginx.pid")
-			writeFile(t, pidfile, strconv.Itoa(cmd.Process.Pid)+"\n") // nginx writes a newline
+			writeFile(t, pidfile, proc.pid()+"\n") // nginx writes a newline
 			if err := PidfileReload(pidfile, sig)(context.Background()); err != nil {
 				t.Fatalf("PidfileReload: %v", err)
 			}
-			waitSignalled(t, done, sig)
+			proc.waitSignalled(t, sig)
 		})
 	}
 }
@@ -506,20 +516,20 @@ func TestPidfileReloadRereadsPidfile(t *testing.T) {
 	pidfile := filepath.Join(t.TempDir(), "proxy.pid")
 	reload := PidfileReload(pidfile, syscall.SIGTERM)
 
-	first, done1 := startSleeper(t)
-	writeFile(t, pidfile, "  "+strconv.Itoa(first.Process.Pid)+"  \n")
+	first := startSleeper(t)
+	writeFile(t, pidfile, "  "+first.pid()+"  \n")
 	if err := reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitSignalled(t, done1, syscall.SIGTERM)
+	first.waitSignalled(t, syscall.SIGTERM)
 
 	// The proxy restarted with a new PID: the same ReloadFunc signals the new process.
-	second, done2 := startSleeper(t)
-	writeFile(t, pidfile, strconv.Itoa(second.Process.Pid))
+	second := startSleeper(t)
+	writeFile(t, pidfile, second.pid())
 	if err := reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitSignalled(t, done2, syscall.SIGTERM)
+	second.waitSignalled(t, syscall.SIGTERM)
 }
 
 func TestPidfileReloadErrors(t *testing.T) {
@@ -559,7 +569,9 @@ func TestPidfileReloadErrors(t *testing.T) {
 			if tt.contents != nil {
 				writeFile(t, pidfile, *tt.contents)
 			}
-			err := PidfileReload(pidfile, syscall.SIGHUP)(context.Background())
+			// Signal 0 only checks that the process exists: should the PID guard ever break,
+			// "0", "1" and "-1" must not signal our process group, init or every process.
+			err := PidfileReload(pidfile, syscall.Signal(0))(context.Background())
 			if err == nil {
 				t.Fatal("no error")
 			}
