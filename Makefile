@@ -35,8 +35,10 @@ integration: env
 
 test: env lint unit fuzz integration
 
-bench:
+# Unit benchmarks (per-event path, build + render), then convergence through real nginx.
+bench: env
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./integration/
 
 demo:
 	bash scripts/demo.sh

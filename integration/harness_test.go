@@ -103,7 +103,7 @@ func removeLabelled(filter string) {
 
 // env is one test's world: its own nginx and vhost-gen, seeing only the test's containers.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	label  string // this test's value of labelKey; also in its names and host names
 	dir    string
 	port   int    // nginx's HTTP port on 127.0.0.1
@@ -118,13 +118,13 @@ type env struct {
 var nonName = regexp.MustCompile(`[^a-z0-9]+`)
 
 // newEnv starts nginx and vhost-gen watch; extra flags override the defaults.
-func newEnv(t *testing.T, extra ...string) *env {
+func newEnv(t testing.TB, extra ...string) *env {
 	t.Helper()
 	return newEnvWith(t, nil, extra...)
 }
 
 // newEnvWith is newEnv with extra environment variables for vhost-gen.
-func newEnvWith(t *testing.T, vars []string, extra ...string) *env {
+func newEnvWith(t testing.TB, vars []string, extra ...string) *env {
 	t.Helper()
 	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), "-"), "-")
 	if len(name) > 30 {
@@ -415,7 +415,7 @@ func (e *env) ip(container, network string) string {
 	return e.docker("inspect", "-f", fmt.Sprintf(`{{(index .NetworkSettings.Networks %q).IPAddress}}`, network), e.name(container))
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
