@@ -42,6 +42,12 @@ nginx -c "$DEMO/nginx.conf" -p "$DEMO/" -e "$DEMO/error.log"
   --reload-pidfile "$DEMO/nginx.pid" --proxy-networks bridge --label-filter vhost-gen.demo \
   --admin-addr "$ADMIN" >"$DEMO/vhost-gen.log" 2>&1 &
 echo $! >"$DEMO/vhost-gen.pid"
+sleep 0.5
+if ! kill -0 "$(cat "$DEMO/vhost-gen.pid")" 2>/dev/null; then
+  echo "demo: vhost-gen exited at once:" >&2
+  cat "$DEMO/vhost-gen.log" >&2
+  exit 1
+fi
 
 docker run -d --name demo-shop-1 --label vhost-gen.demo -e ECHO_NAME=shop-1 -e VIRTUAL_HOST=shop.example.com "$IMAGE" >/dev/null
 docker run -d --name demo-shop-2 --label vhost-gen.demo -e ECHO_NAME=shop-2 -e VIRTUAL_HOST=shop.example.com "$IMAGE" >/dev/null

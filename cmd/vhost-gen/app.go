@@ -30,6 +30,7 @@ import (
 // app is the wired pipeline for one command.
 type app struct {
 	cfg      *Config
+	stderr   io.Writer
 	log      *slog.Logger
 	metrics  *admin.Metrics
 	cli      *client.Client
@@ -39,7 +40,7 @@ type app struct {
 }
 
 func newApp(cfg *Config, stderr io.Writer) (*app, error) {
-	a := &app{cfg: cfg, metrics: admin.NewMetrics()}
+	a := &app{cfg: cfg, stderr: stderr, metrics: admin.NewMetrics()}
 	var err error
 	if a.log, err = newLogger(cfg, stderr); err != nil {
 		return nil, err
@@ -224,7 +225,7 @@ func (a *app) render(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	t := a.build(ws)
-	printProblems(a.cfg, t)
+	a.printProblems(t)
 	data, err := a.renderTable(t)
 	if err != nil {
 		return err
@@ -249,9 +250,9 @@ func (a *app) render(ctx context.Context, stdout io.Writer) error {
 	return os.Rename(tmp.Name(), a.cfg.Out)
 }
 
-func printProblems(cfg *Config, t routing.Table) {
+func (a *app) printProblems(t routing.Table) {
 	for _, p := range t.Problems {
-		fmt.Fprintln(os.Stderr, "problem:", p.String())
+		fmt.Fprintln(a.stderr, "problem:", p.String())
 	}
 }
 
@@ -288,6 +289,6 @@ func (a *app) routes(ctx context.Context, stdout io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	printProblems(a.cfg, t)
+	a.printProblems(t)
 	return nil
 }

@@ -85,6 +85,9 @@ func ParseHosts(v string) ([]string, error) {
 		}
 		name, err := ParseHost(h)
 		if err != nil {
+			if !strings.Contains(v, ",") { // one entry: the problem already quotes the value
+				return nil, errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("host %q: ", h)))
+			}
 			return nil, err
 		}
 		if !seen[name] {

@@ -30,7 +30,11 @@ func SignalContainers(cli *client.Client, name, label, sig string) func(context.
 		}
 		for _, t := range targets {
 			if err := cli.ContainerKill(ctx, t, sig); err != nil {
-				return fmt.Errorf("signal %s to container %.12s: %w", sig, t, err)
+				shown := t
+				if label != "" && len(shown) > 12 {
+					shown = shown[:12] // an ID from the label lookup
+				}
+				return fmt.Errorf("signal %s to container %s: %w", sig, shown, err)
 			}
 		}
 		return nil

@@ -113,6 +113,8 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 // same from an inspected container, so entries cached from events stay valid at the next resync.
 func fingerprint(c *container.Summary) string {
 	var b strings.Builder
+	b.WriteString(c.State) // running, paused, restarting
+	b.WriteByte('|')
 	b.WriteString(healthOf(c.Status))
 	if c.NetworkSettings != nil {
 		for _, n := range slices.Sorted(maps.Keys(c.NetworkSettings.Networks)) {
@@ -136,6 +138,8 @@ func fingerprint(c *container.Summary) string {
 
 func workloadFingerprint(w *discovery.Workload) string {
 	var b strings.Builder
+	b.WriteString(container.StateRunning) // only running containers become workloads
+	b.WriteByte('|')
 	b.WriteString(w.Health)
 	for _, n := range w.Networks {
 		fmt.Fprintf(&b, "|%s=%s", n.Name, n.IP)
@@ -298,8 +302,12 @@ func (s *Source) handle(ctx context.Context, m events.Message, out chan<- discov
 	case err != nil:
 		return err
 	}
+	c := cached{workload: w, ok: ok} // not ok: no fingerprint, so the next resync looks again
+	if ok {
+		c.fingerprint = workloadFingerprint(&w)
+	}
 	s.mu.Lock()
-	s.cache[id] = cached{fingerprint: workloadFingerprint(&w), workload: w, ok: ok}
+	s.cache[id] = c
 	s.mu.Unlock()
 	if !ok {
 		return send(ctx, out, remove)

@@ -69,12 +69,13 @@ func TestFingerprintSeesRoutingChanges(t *testing.T) {
 		return container.Summary{}
 	}
 	ref := base()
-	want := "|bridge=172.17.0.5|80/tcp=127.0.0.1:18081|8080/tcp=0.0.0.0:18082|8080/tcp=:::18082"
+	want := "running||bridge=172.17.0.5|80/tcp=127.0.0.1:18081|8080/tcp=0.0.0.0:18082|8080/tcp=:::18082"
 	if got := fingerprint(&ref); got != want {
 		t.Fatalf("fingerprint = %q, want %q", got, want)
 	}
 	changes := map[string]func(s *container.Summary){
 		"health": func(s *container.Summary) { s.Status += " (unhealthy)" },
+		"paused": func(s *container.Summary) { s.State, s.Status = "paused", s.Status+" (Paused)" },
 		"ip":     func(s *container.Summary) { s.NetworkSettings.Networks["bridge"].IPAddress = "172.17.0.99" },
 		"network connected": func(s *container.Summary) {
 			s.NetworkSettings.Networks["extra"] = &network.EndpointSettings{IPAddress: "10.9.0.2"}
@@ -102,7 +103,7 @@ func TestFingerprintSeesRoutingChanges(t *testing.T) {
 	}
 	// Nil network settings do not panic.
 	s.NetworkSettings = nil
-	if got := fingerprint(&s); !strings.HasPrefix(got, "|80/tcp") {
+	if got := fingerprint(&s); !strings.HasPrefix(got, "running||80/tcp") {
 		t.Errorf("nil NetworkSettings: fingerprint = %q", got)
 	}
 }
