@@ -92,29 +92,3 @@ func problemsOf(tab Table, workload string) []Problem {
 	}
 	return out
 }
-
-// routedWorkloads lists, for each "host path", the workload names of its servers.
-func routedWorkloads(tab Table) map[string][]string {
-	out := map[string][]string{}
-	for _, s := range tab.Sites {
-		for _, r := range s.Routes {
-			k := s.Host + " " + r.Path
-			for _, srv := range r.Backend.Servers {
-				out[k] = append(out[k], srv.Workload)
-			}
-		}
-	}
-	return out
-}
-
-// anyServerOf reports whether the named workload is a server anywhere in the table.
-func anyServerOf(tab Table, workload string) bool {
-	for _, ws := range routedWorkloads(tab) {
-		for _, w := range ws {
-			if w == workload {
-				return true
-			}
-		}
-	}
-	return false
-}

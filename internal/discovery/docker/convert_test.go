@@ -195,14 +195,14 @@ func TestFromInspectPortsSortedAndDeduplicated(t *testing.T) {
 		Config: &container.Config{ExposedPorts: nat.PortSet{
 			"8080/tcp": {}, "443/tcp": {}, "53/udp": {}, "53/tcp": {}, "80/tcp": {},
 		}},
-		NetworkSettings: &container.NetworkSettings{NetworkSettingsBase: container.NetworkSettingsBase{Ports: nat.PortMap{
+		NetworkSettings: withPorts(nat.PortMap{
 			"443/tcp": {{HostIP: "0.0.0.0", HostPort: "8443"}, {HostIP: "::", HostPort: "8443"}},
 			"53/udp":  {{HostIP: "127.0.0.1", HostPort: "5353"}},
 			"80/tcp":  nil, // exposed, not published
 			"9000/tcp": { // published without --expose: the engine lists it in Ports only
 				{HostIP: "0.0.0.0", HostPort: "19000"},
 			},
-		}}},
+		}),
 	}
 	want := []discovery.Port{
 		{Port: 53, Proto: "tcp"},
@@ -256,10 +256,9 @@ func TestFromInspectNilParts(t *testing.T) {
 		}
 	})
 	t.Run("nil endpoint and nil binding list", func(t *testing.T) {
-		c := &container.InspectResponse{ContainerJSONBase: running(), NetworkSettings: &container.NetworkSettings{
-			NetworkSettingsBase: container.NetworkSettingsBase{Ports: nat.PortMap{"80/tcp": nil}},
-			Networks:            map[string]*network.EndpointSettings{"bridge": nil},
-		}}
+		ns := withPorts(nat.PortMap{"80/tcp": nil})
+		ns.Networks = map[string]*network.EndpointSettings{"bridge": nil}
+		c := &container.InspectResponse{ContainerJSONBase: running(), NetworkSettings: ns}
 		w, ok := FromInspect(c, "")
 		if !ok || len(w.Networks) != 0 {
 			t.Errorf("Networks = %+v ok %v", w.Networks, ok)
@@ -280,4 +279,11 @@ func TestFromInspectDeterministic(t *testing.T) {
 	if !reflect.DeepEqual(a, b) {
 		t.Errorf("two conversions differ:\n%+v\n%+v", a, b)
 	}
+}
+
+// withPorts sets the port bindings through the promoted field (its embedding struct is deprecated).
+func withPorts(ports nat.PortMap) *container.NetworkSettings {
+	ns := &container.NetworkSettings{}
+	ns.Ports = ports
+	return ns
 }
