@@ -53,16 +53,18 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 		return nil, err
 	}
 	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
-		ProxyContainer: cfg.ProxyContainer, IncludeUnhealthy: cfg.IncludeUnhealthy}
-	if k, _, _ := strings.Cut(cfg.LabelFilter, "="); cfg.LabelFilter != "" && strings.TrimSpace(k) == "" {
-		return nil, fmt.Errorf("--label-filter %q: must be KEY or KEY=VALUE", cfg.LabelFilter)
+		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy}
+	for flag, v := range map[string]string{"--label-filter": cfg.LabelFilter, "--proxy-label": cfg.ProxyLabel} {
+		if k, _, _ := strings.Cut(v, "="); v != "" && strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("%s %q: must be KEY or KEY=VALUE", flag, v)
+		}
 	}
 	for _, n := range cfg.ProxyNetworks.values {
 		if _, err := routing.ParseNetwork(n); err != nil {
 			return nil, fmt.Errorf("--proxy-networks %q: %w", n, err)
 		}
 	}
-	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" {
+	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" && cfg.ProxyLabel == "" {
 		if self := docker.SelfContainerID(); self != "" {
 			a.routing.ProxyContainer = self
 			a.log.Info("running in a container: the proxy's networks are this container's", "container", self[:12])
@@ -169,7 +171,9 @@ func (a *app) applier() (*apply.Applier, error) {
 	case a.cfg.ReloadPidfile != "":
 		ap.Reload = apply.PidfileReload(a.cfg.ReloadPidfile, sig)
 	case a.cfg.ReloadContainer != "" || a.cfg.ReloadContainerLabel != "":
-		ap.Reload = docker.SignalContainers(a.cli, a.cfg.ReloadContainer, a.cfg.ReloadContainerLabel, strings.TrimPrefix(sig.String(), "SIG"))
+		// The engine wants a signal name ("HUP"); sig.String() would be "hangup".
+		name := strings.TrimPrefix(strings.ToUpper(a.cfg.ReloadSignal), "SIG")
+		ap.Reload = docker.SignalContainers(a.cli, a.cfg.ReloadContainer, a.cfg.ReloadContainerLabel, name)
 	case a.cfg.Proxy == "nginx":
 		ap.Reload, _ = apply.CommandReload("nginx -s reload")
 	}

@@ -18,7 +18,7 @@ type Config struct {
 	Wait                                  string
 	AddressMode                           string
 	ProxyNetworks                         listFlag
-	ProxyContainer                        string
+	ProxyContainer, ProxyLabel            string
 	LabelFilter                           string
 	Sources                               listFlag
 	AdminAddr, Listen, HostAddress        string
@@ -85,6 +85,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.AddressMode, "address-mode", "auto", "how to reach workloads: auto (DESIGN rules), network (shared networks only), host-port (published ports only)")
 	fs.Var(&c.ProxyNetworks, "proxy-networks", "the proxy's `NETWORKS` (comma separated), when vhost-gen does not run in the proxy's container")
 	fs.StringVar(&c.ProxyContainer, "proxy-container", "", "the proxy's container `NAME` (or ID), whose networks are the proxy's networks")
+	fs.StringVar(&c.ProxyLabel, "proxy-label", "", "the proxy's containers carry this label (`KEY` or KEY=VALUE); their networks are the proxy's")
 	fs.StringVar(&c.LabelFilter, "label-filter", "", "only containers with this label (`KEY` or KEY=VALUE) are considered, for several proxies on one engine")
 	fs.Var(&c.Sources, "source", "where workloads come from: docker (repeatable; swarm and etcd are planned)")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9180", "the admin HTTP server (/healthz, /metrics, /routes) `ADDR`; empty disables it")

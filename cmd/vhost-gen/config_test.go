@@ -48,6 +48,7 @@ var allFlags = []flagCase{
 	{"address-mode", "host-port", func(c *Config) any { return c.AddressMode }, "host-port"},
 	{"proxy-networks", "front, back", func(c *Config) any { return c.ProxyNetworks.values }, []string{"front", "back"}},
 	{"proxy-container", "nginx-1", func(c *Config) any { return c.ProxyContainer }, "nginx-1"},
+	{"proxy-label", "role=edge", func(c *Config) any { return c.ProxyLabel }, "role=edge"},
 	{"label-filter", "proxy=a", func(c *Config) any { return c.LabelFilter }, "proxy=a"},
 	{"source", "docker,swarm", func(c *Config) any { return c.Sources.values }, []string{"docker", "swarm"}},
 	{"admin-addr", ":9999", func(c *Config) any { return c.AdminAddr }, ":9999"},

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -40,13 +41,23 @@ func main() {
 	if ports == "" {
 		ports = "80"
 	}
+	// SIGHUPs are counted and reported, so that a test can use an echo container as a stand-in
+	// proxy and see vhost-gen's reload signals arrive.
+	var hups atomic.Int64
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			hups.Add(1)
+		}
+	}()
 	var servers []*http.Server
 	for _, p := range strings.Split(ports, ",") {
 		port := strings.TrimSpace(p)
 		srv := &http.Server{Addr: ":" + port, ReadHeaderTimeout: 5 * time.Second,
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("X-Echo-Name", name)
-				fmt.Fprintf(w, "name=%s port=%s host=%s path=%s xff=%s\n", name, port, r.Host, r.URL.Path, r.Header.Get("X-Forwarded-For"))
+				fmt.Fprintf(w, "name=%s port=%s host=%s path=%s xff=%s hups=%d\n", name, port, r.Host, r.URL.Path, r.Header.Get("X-Forwarded-For"), hups.Load())
 			})}
 		servers = append(servers, srv)
 		go func() {

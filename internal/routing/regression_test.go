@@ -64,3 +64,31 @@ func TestSharedNetworkByNameWhateverTheOrder(t *testing.T) {
 		t.Fatalf("want the alpha address, got %v", got)
 	}
 }
+
+func TestProxyLabel(t *testing.T) {
+	proxyA := wl("proxy-a", "", "role=edge")
+	proxyA.Networks = []discovery.Network{{Name: "front", IP: "10.1.0.2"}, {Name: "ingress", IP: "10.255.0.2"}}
+	proxyB := wl("proxy-b", "", "role=edge")
+	proxyB.Networks = []discovery.Network{{Name: "back", IP: "10.2.0.2"}}
+	other := wl("not-proxy", "", "role=db")
+	other.Networks = []discovery.Network{{Name: "secret", IP: "10.3.0.2"}}
+	web := wl("web", "", "VIRTUAL_HOST=a.com")
+	web.Networks = []discovery.Network{{Name: "back", IP: "10.2.0.9"}}
+	for _, label := range []string{"role=edge", "role"} {
+		tab := Build([]discovery.Workload{proxyA, proxyB, other, web}, Options{ProxyLabel: label})
+		want := []string{"back", "front"}
+		if label == "role" {
+			want = []string{"back", "front", "secret"}
+		}
+		if strings.Join(tab.ProxyNetworks, ",") != strings.Join(want, ",") {
+			t.Errorf("label %s: proxy networks %v, want %v", label, tab.ProxyNetworks, want)
+		}
+		if got := addresses(route(t, tab, "a.com", "/")); len(got) != 1 || got[0] != "10.2.0.9:80" {
+			t.Errorf("label %s: servers %v", label, got)
+		}
+	}
+	tab := Build([]discovery.Workload{web}, Options{ProxyLabel: "role=edge"})
+	if len(tab.Problems) != 2 || !strings.Contains(tab.Problems[0].Reason, "proxy label role=edge") {
+		t.Errorf("no proxy: want a table problem naming the label, got %v", tab.Problems)
+	}
+}

@@ -63,6 +63,9 @@ type Options struct {
 	// ProxyContainer, when set (and ProxyNetworks is not), names the proxy's container by name or
 	// ID; its networks are read from the snapshot.
 	ProxyContainer string
+	// ProxyLabel, when set (and the two above are not), finds the proxy's containers by a label,
+	// "KEY" or "KEY=VALUE"; their networks, together, are the proxy's.
+	ProxyLabel string
 	// IncludeUnhealthy routes workloads whose healthcheck is starting or unhealthy.
 	IncludeUnhealthy bool
 }
@@ -205,6 +208,9 @@ func proxyNetworks(ws []discovery.Workload, opt Options) ([]string, *Problem) {
 		slices.Sort(nets)
 		return slices.Compact(nets), nil
 	}
+	if opt.ProxyContainer == "" && opt.ProxyLabel != "" {
+		return labelledProxyNetworks(ws, opt.ProxyLabel)
+	}
 	if opt.ProxyContainer == "" {
 		return nil, nil
 	}
@@ -233,4 +239,28 @@ func (s Site) HasRoot() bool {
 		}
 	}
 	return false
+}
+
+// labelledProxyNetworks is the union of the networks of the containers with the proxy label.
+func labelledProxyNetworks(ws []discovery.Workload, label string) ([]string, *Problem) {
+	key, value, hasValue := strings.Cut(label, "=")
+	found := false
+	nets := []string{}
+	for i := range ws {
+		v, ok := ws[i].Labels[key]
+		if !ok || (hasValue && v != value) {
+			continue
+		}
+		found = true
+		for _, n := range ws[i].Networks {
+			if n.Name != ingress {
+				nets = append(nets, n.Name)
+			}
+		}
+	}
+	if !found {
+		return nil, &Problem{Reason: fmt.Sprintf("no watched container has the proxy label %s (not running, or left out by --label-filter): the proxy's networks are unknown, so only VIRTUAL_NETWORK, host networking and published ports can route", label)}
+	}
+	slices.Sort(nets)
+	return slices.Compact(nets), nil
 }
