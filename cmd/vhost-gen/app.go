@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -54,10 +55,16 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	}
 	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
 		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy}
-	for flag, v := range map[string]string{"--label-filter": cfg.LabelFilter, "--proxy-label": cfg.ProxyLabel} {
-		if k, _, _ := strings.Cut(v, "="); v != "" && strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("%s %q: must be KEY or KEY=VALUE", flag, v)
+	for _, f := range [][2]string{{"--label-filter", cfg.LabelFilter}, {"--proxy-label", cfg.ProxyLabel}} {
+		if k, _, _ := strings.Cut(f[1], "="); f[1] != "" && strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("%s %q: must be KEY or KEY=VALUE", f[0], f[1])
 		}
+	}
+	if !slices.Contains(render.Shipped(), cfg.Proxy) {
+		return nil, fmt.Errorf("--proxy %q: must be one of %s", cfg.Proxy, strings.Join(render.Shipped(), ", "))
+	}
+	if err := checkHostAddress(cfg.HostAddress); err != nil {
+		return nil, err
 	}
 	for _, n := range cfg.ProxyNetworks.values {
 		if _, err := routing.ParseNetwork(n); err != nil {
@@ -81,7 +88,7 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	if hostAddr == "" {
 		hostAddr = defaultHostAddress(a.cli.DaemonHost())
 	}
-	for _, s := range cfg.Sources.values {
+	for _, s := range slices.Compact(slices.Sorted(slices.Values(cfg.Sources.values))) {
 		switch s {
 		case "docker":
 			a.sources = append(a.sources, docker.New(a.cli, docker.Options{
@@ -116,6 +123,18 @@ func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {
 func checkListen(v string) error {
 	if v == "" || strings.Trim(v, "0123456789abcdefABCDEF.:[]") != "" {
 		return fmt.Errorf("--listen %q: must be PORT or ADDR:PORT", v)
+	}
+	return nil
+}
+
+// checkHostAddress keeps --host-address to an IP address or a plain host name: it goes into the
+// proxy's config as the address of published ports.
+func checkHostAddress(v string) error {
+	if v == "" || net.ParseIP(v) != nil {
+		return nil
+	}
+	if _, err := routing.ParseHost(v); err != nil || strings.Contains(v, "*") {
+		return fmt.Errorf("--host-address %q: must be an IP address or a host name", v)
 	}
 	return nil
 }

@@ -246,3 +246,42 @@ func silenceStderr(t *testing.T) {
 	os.Stderr = f
 	t.Cleanup(func() { os.Stderr = old; f.Close() })
 }
+
+func TestCheckHostAddress(t *testing.T) {
+	for _, ok := range []string{"", "10.0.0.1", "::1", "docker-host.example.com"} {
+		if err := checkHostAddress(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"1.2.3.4; include x", "*.example.com", "a b", "host{"} {
+		if err := checkHostAddress(bad); err == nil || !strings.Contains(err.Error(), "--host-address") {
+			t.Errorf("%q: want an error naming --host-address, got %v", bad, err)
+		}
+	}
+}
+
+func TestDuplicateSourceIsOne(t *testing.T) {
+	var stderr bytes.Buffer
+	cfg, err := parseConfig("routes", []string{"--source", "docker", "--source", "docker"}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(cfg, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.sources) != 1 {
+		t.Fatalf("want one docker source, got %d", len(a.sources))
+	}
+}
+
+func TestUnknownProxyWithTemplate(t *testing.T) {
+	var stderr bytes.Buffer
+	cfg, err := parseConfig("render", []string{"--proxy", "traefik", "--template", "/dev/null"}, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newApp(cfg, &stderr); err == nil || !strings.Contains(err.Error(), "--proxy") {
+		t.Fatalf("want an error naming --proxy, got %v", err)
+	}
+}

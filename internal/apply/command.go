@@ -98,6 +98,9 @@ func CommandCheck(cmdline string) (CheckFunc, error) {
 // context, where the shipped template's output belongs.
 func NginxCheck(binary string) CheckFunc {
 	return func(ctx context.Context, staged string) error {
+		if _, err := exec.LookPath(binary); err != nil {
+			return fmt.Errorf("%s is not installed beside vhost-gen, so the config cannot be checked with nginx -t: install it, or set --check-cmd (\"none\" skips the check): %w", binary, err)
+		}
 		dir, err := os.MkdirTemp("", "vhost-gen-check-")
 		if err != nil {
 			return err

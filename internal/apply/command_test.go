@@ -639,3 +639,10 @@ func TestParseSignal(t *testing.T) {
 		})
 	}
 }
+
+func TestNginxCheckMissingBinaryExplains(t *testing.T) {
+	err := NginxCheck("nginx-not-installed-here")(context.Background(), "/dev/null")
+	if err == nil || !strings.Contains(err.Error(), "--check-cmd") {
+		t.Fatalf("want an error that points at --check-cmd, got %v", err)
+	}
+}
