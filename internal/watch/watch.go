@@ -35,6 +35,8 @@ const (
 // Run runs until ctx ends. Nothing is applied until every source has reported its first full set,
 // so a source that is not reachable yet never produces an empty config.
 func (p *Pipeline) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a failing source stops the others too
 	updates := make(chan discovery.Update, 256)
 	errc := make(chan error, len(p.Sources))
 	for _, src := range p.Sources {
