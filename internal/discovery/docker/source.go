@@ -126,14 +126,10 @@ func fingerprint(c *container.Summary) string {
 	ports := make([]string, 0, len(c.Ports))
 	for _, p := range c.Ports {
 		if p.PublicPort != 0 {
-			ports = append(ports, fmt.Sprintf("%d/%s=%s:%d", p.PrivatePort, p.Type, p.IP, p.PublicPort))
+			ports = append(ports, binding(int(p.PrivatePort), p.Type, p.IP, int(p.PublicPort)))
 		}
 	}
-	slices.Sort(ports)
-	for _, p := range ports {
-		b.WriteString("|" + p)
-	}
-	return b.String()
+	return writeSorted(&b, ports)
 }
 
 func workloadFingerprint(w *discovery.Workload) string {
@@ -147,12 +143,22 @@ func workloadFingerprint(w *discovery.Workload) string {
 	ports := make([]string, 0, len(w.Ports))
 	for _, p := range w.Ports {
 		if p.HostPort != 0 {
-			ports = append(ports, fmt.Sprintf("%d/%s=%s:%d", p.Port, p.Proto, p.HostIP, p.HostPort))
+			ports = append(ports, binding(p.Port, p.Proto, p.HostIP, p.HostPort))
 		}
 	}
-	slices.Sort(ports)
-	for _, p := range ports {
-		b.WriteString("|" + p)
+	return writeSorted(&b, ports)
+}
+
+// binding is one published port in a fingerprint; both fingerprints must spell it alike.
+func binding(port int, proto, hostIP string, hostPort int) string {
+	return fmt.Sprintf("%d/%s=%s:%d", port, proto, hostIP, hostPort)
+}
+
+// writeSorted ends a fingerprint with its bindings, in an order independent of the engine's.
+func writeSorted(b *strings.Builder, items []string) string {
+	slices.Sort(items)
+	for _, it := range items {
+		b.WriteString("|" + it)
 	}
 	return b.String()
 }
