@@ -46,31 +46,12 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	if a.log, err = newLogger(cfg, stderr); err != nil {
 		return nil, err
 	}
-	mode, err := routing.ParseAddressMode(cfg.AddressMode)
+	mode, err := validate(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("--address-mode: %w", err)
-	}
-	if err := checkListen(cfg.Listen); err != nil {
 		return nil, err
 	}
 	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
 		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy}
-	for _, f := range [][2]string{{"--label-filter", cfg.LabelFilter}, {"--proxy-label", cfg.ProxyLabel}} {
-		if k, _, _ := strings.Cut(f[1], "="); f[1] != "" && strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("%s %q: must be KEY or KEY=VALUE", f[0], f[1])
-		}
-	}
-	if !slices.Contains(render.Shipped(), cfg.Proxy) {
-		return nil, fmt.Errorf("--proxy %q: must be one of %s", cfg.Proxy, strings.Join(render.Shipped(), ", "))
-	}
-	if err := checkHostAddress(cfg.HostAddress); err != nil {
-		return nil, err
-	}
-	for _, n := range cfg.ProxyNetworks.values {
-		if _, err := routing.ParseNetwork(n); err != nil {
-			return nil, fmt.Errorf("--proxy-networks %q: %w", n, err)
-		}
-	}
 	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" && cfg.ProxyLabel == "" {
 		if self := docker.SelfContainerID(); self != "" {
 			a.routing.ProxyContainer = self
@@ -102,6 +83,34 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 		}
 	}
 	return a, nil
+}
+
+// validate checks the flags that nothing else checks; each error names its flag.
+func validate(cfg *Config) (routing.AddressMode, error) {
+	mode, err := routing.ParseAddressMode(cfg.AddressMode)
+	if err != nil {
+		return "", fmt.Errorf("--address-mode: %w", err)
+	}
+	if err := checkListen(cfg.Listen); err != nil {
+		return "", err
+	}
+	for _, f := range [][2]string{{"--label-filter", cfg.LabelFilter}, {"--proxy-label", cfg.ProxyLabel}} {
+		if k, _, _ := strings.Cut(f[1], "="); f[1] != "" && strings.TrimSpace(k) == "" {
+			return "", fmt.Errorf("%s %q: must be KEY or KEY=VALUE", f[0], f[1])
+		}
+	}
+	if !slices.Contains(render.Shipped(), cfg.Proxy) {
+		return "", fmt.Errorf("--proxy %q: must be one of %s", cfg.Proxy, strings.Join(render.Shipped(), ", "))
+	}
+	if err := checkHostAddress(cfg.HostAddress); err != nil {
+		return "", err
+	}
+	for _, n := range cfg.ProxyNetworks.values {
+		if _, err := routing.ParseNetwork(n); err != nil {
+			return "", fmt.Errorf("--proxy-networks %q: %w", n, err)
+		}
+	}
+	return mode, nil
 }
 
 func newLogger(cfg *Config, w io.Writer) (*slog.Logger, error) {

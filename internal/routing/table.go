@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"strings"
 
@@ -86,70 +87,72 @@ func Build(workloads []discovery.Workload, opt Options) Table {
 		t.Problems = append(t.Problems, *problem)
 	}
 	t.ProxyNetworks = proxyNets
-
-	type key struct{ host, path string }
-	routes := map[key]*Route{}
+	routes := map[routeKey]*Route{}
 	for i := range ws {
-		w := &ws[i]
-		s, problems, routed := ParseSettings(w)
-		if !routed {
-			continue
-		}
-		if len(problems) > 0 {
-			t.Problems = append(t.Problems, problems...)
-			continue
-		}
-		if !opt.IncludeUnhealthy && (w.Health == discovery.HealthStarting || w.Health == discovery.HealthUnhealthy) {
-			t.Problems = append(t.Problems, newProblem(w, "", "", "", fmt.Sprintf("health is %s: left out until healthy (--include-unhealthy routes it anyway)", w.Health)))
-			continue
-		}
-		port, aerr := choosePort(w, &s)
-		var tg target
-		if aerr == nil {
-			tg, aerr = chooseAddress(w, &s, port, opt.Mode, proxyNets)
-		}
-		if aerr != nil {
-			var value string
-			var from discovery.Origin
-			if aerr.setting != "" {
-				value, from, _ = w.Setting(aerr.setting)
-			}
-			t.Problems = append(t.Problems, newProblem(w, aerr.setting, from, value, aerr.reason))
-			continue
-		}
-		srv := Server{Address: tg.String(), IP: tg.ip, Port: tg.port, Weight: s.Weight, Workload: w.Name, WorkloadID: w.ID}
-		for _, host := range s.Hosts {
-			k := key{host, s.Path}
-			r := routes[k]
-			if r == nil {
-				r = &Route{Path: s.Path, Dest: s.Dest, Backend: Backend{Proto: s.Proto, Sticky: s.Sticky}}
-				routes[k] = r
-			} else if c := conflict(r, &s); c != "" {
-				t.Problems = append(t.Problems, newProblem(w, "", "", "", fmt.Sprintf("left out of %s%s: %s", host, s.Path, c)))
-				continue
-			}
-			r.Backend.Servers = append(r.Backend.Servers, srv)
-		}
+		t.Problems = append(t.Problems, place(&ws[i], opt, proxyNets, routes)...)
 	}
+	t.Sites = assemble(routes)
+	slices.SortFunc(t.Problems, compareProblems)
+	return t
+}
 
-	keys := make([]key, 0, len(routes))
-	for k := range routes {
-		keys = append(keys, k)
+type routeKey struct{ host, path string }
+
+// place adds one workload's server to the routes it asks for, or returns why it cannot.
+func place(w *discovery.Workload, opt Options, proxyNets []string, routes map[routeKey]*Route) []Problem {
+	s, problems, routed := ParseSettings(w)
+	if !routed || len(problems) > 0 {
+		return problems
 	}
-	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(cmp.Compare(a.host, b.host), cmp.Compare(a.path, b.path)) })
+	if !opt.IncludeUnhealthy && (w.Health == discovery.HealthStarting || w.Health == discovery.HealthUnhealthy) {
+		return []Problem{newProblem(w, "", "", "", fmt.Sprintf("health is %s: left out until healthy (--include-unhealthy routes it anyway)", w.Health))}
+	}
+	port, aerr := choosePort(w, &s)
+	var tg target
+	if aerr == nil {
+		tg, aerr = chooseAddress(w, &s, port, opt.Mode, proxyNets)
+	}
+	if aerr != nil {
+		var value string
+		var from discovery.Origin
+		if aerr.setting != "" {
+			value, from, _ = w.Setting(aerr.setting)
+		}
+		return []Problem{newProblem(w, aerr.setting, from, value, aerr.reason)}
+	}
+	srv := Server{Address: tg.String(), IP: tg.ip, Port: tg.port, Weight: s.Weight, Workload: w.Name, WorkloadID: w.ID}
+	for _, host := range s.Hosts {
+		k := routeKey{host, s.Path}
+		r := routes[k]
+		if r == nil {
+			r = &Route{Path: s.Path, Dest: s.Dest, Backend: Backend{Proto: s.Proto, Sticky: s.Sticky}}
+			routes[k] = r
+		} else if c := conflict(r, &s); c != "" {
+			problems = append(problems, newProblem(w, "", "", "", fmt.Sprintf("left out of %s%s: %s", host, s.Path, c)))
+			continue
+		}
+		r.Backend.Servers = append(r.Backend.Servers, srv)
+	}
+	return problems
+}
+
+// assemble sorts routes into sites, sorts their servers and names their backends.
+func assemble(routes map[routeKey]*Route) []Site {
+	keys := slices.SortedFunc(maps.Keys(routes), func(a, b routeKey) int {
+		return cmp.Or(cmp.Compare(a.host, b.host), cmp.Compare(a.path, b.path))
+	})
+	sites := []Site{}
 	names := map[string]bool{}
 	for _, k := range keys {
 		r := routes[k]
 		r.Backend.Servers = sortServers(r.Backend.Servers)
 		r.Backend.Name = backendName(k.host, k.path, names)
-		if n := len(t.Sites); n == 0 || t.Sites[n-1].Host != k.host {
-			t.Sites = append(t.Sites, Site{Host: k.host})
+		if n := len(sites); n == 0 || sites[n-1].Host != k.host {
+			sites = append(sites, Site{Host: k.host})
 		}
-		site := &t.Sites[len(t.Sites)-1]
-		site.Routes = append(site.Routes, *r)
+		sites[len(sites)-1].Routes = append(sites[len(sites)-1].Routes, *r)
 	}
-	slices.SortFunc(t.Problems, compareProblems)
-	return t
+	return sites
 }
 
 // conflict says why a workload's settings cannot join an existing route's backend.
