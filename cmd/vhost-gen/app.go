@@ -38,6 +38,8 @@ type app struct {
 	sources  []discovery.Source
 	renderer *render.Renderer
 	routing  routing.Options
+	// self is this process's container, when vhost-gen runs in one and found it.
+	self string
 }
 
 func newApp(cfg *Config, stderr io.Writer) (*app, error) {
@@ -54,7 +56,7 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy}
 	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" && cfg.ProxyLabel == "" {
 		if self := docker.SelfContainerID(); self != "" {
-			a.routing.ProxyContainer = self
+			a.routing.ProxyContainer, a.self = self, self
 			a.log.Info("running in a container: the proxy's networks are this container's", "container", self[:12])
 		}
 	}
@@ -238,17 +240,28 @@ func (a *app) watch(ctx context.Context) error {
 	return p.Run(ctx)
 }
 
-// snapshot reads every source once.
+// snapshot reads every source once. Run in a container, it waits (briefly) for its own container
+// to be listed: the engine marks a container running only after its process has started, and a
+// one-shot command can be quicker than that.
 func (a *app) snapshot(ctx context.Context) ([]discovery.Workload, error) {
-	var all []discovery.Workload
-	for _, s := range a.sources {
-		ws, err := s.List(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", s.Name(), err)
+	for attempt := 0; ; attempt++ {
+		var all []discovery.Workload
+		for _, s := range a.sources {
+			ws, err := s.List(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", s.Name(), err)
+			}
+			all = append(all, ws...)
 		}
-		all = append(all, ws...)
+		if a.self == "" || attempt == 20 || slices.ContainsFunc(all, func(w discovery.Workload) bool { return w.ID == a.self }) {
+			return all, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return all, nil
 }
 
 func (a *app) render(ctx context.Context, stdout io.Writer) error {

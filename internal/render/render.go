@@ -90,8 +90,31 @@ func (r *Renderer) Render(d Data) ([]byte, error) {
 }
 
 var funcs = template.FuncMap{
-	"ident":   ident,
-	"comment": comment,
+	"ident":              ident,
+	"comment":            comment,
+	"nginxNameHashSizes": nginxNameHashSizes,
+}
+
+// nginxNameHashSizes returns server_names_hash_bucket_size and server_names_hash_max_size large
+// enough for these sites: nginx refuses a config whose longest server name does not fit one
+// bucket ("could not build server_names_hash"), and its defaults (32 or 64 bytes) fit ~40-char
+// names only.
+func nginxNameHashSizes(sites []routing.Site) [2]int {
+	longest := 0
+	for _, s := range sites {
+		longest = max(longest, len(s.Host))
+	}
+	// One bucket holds a pointer, the name and its length (aligned), and an end-of-bucket pointer.
+	need := 8 + (longest+2+7)/8*8 + 8
+	bucket := 128
+	for bucket < need {
+		bucket *= 2
+	}
+	maxSize := 512
+	for maxSize < 2*len(sites) {
+		maxSize *= 2
+	}
+	return [2]int{bucket, maxSize}
 }
 
 // ident turns a name into a unique identifier of [a-z0-9_], for nginx variable names.

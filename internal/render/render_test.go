@@ -165,3 +165,30 @@ func BenchmarkBuildAndRender(b *testing.B) {
 		}
 	}
 }
+
+// TestNameHashSizesAcceptedByNginx renders one site per host-name length around the bucket
+// boundaries and lets the real nginx -t judge the computed hash sizes.
+func TestNameHashSizesAcceptedByNginx(t *testing.T) {
+	r, _ := Load("nginx", "")
+	check := apply.NginxCheck("nginx")
+	dir := t.TempDir()
+	for _, n := range []int{1, 40, 60, 100, 109, 110, 111, 112, 118, 119, 120, 200, 237, 238, 239, 246, 247, 253} {
+		var labels []string
+		for rest := n; rest > 0; rest -= 64 { // labels of up to 63 characters and a dot
+			labels = append(labels, strings.Repeat("a", min(63, rest)))
+		}
+		name := strings.Join(labels, ".")[:n]
+		name = strings.TrimSuffix(name, ".") + strings.Repeat("b", n-len(strings.TrimSuffix(name, ".")))
+		if _, err := routing.ParseHost(name); err != nil || len(name) != n {
+			t.Fatalf("bad test name of length %d: %v", n, err)
+		}
+		out := renderScenario(t, r, []discovery.Workload{ctr("w", "10.0.0.2", host(name))})
+		file := filepath.Join(dir, "len.conf")
+		if err := os.WriteFile(file, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := check(context.Background(), file); err != nil {
+			t.Errorf("host name of %d characters: %v", n, err)
+		}
+	}
+}

@@ -1,6 +1,10 @@
 package render
 
-import "github.com/vhost-gen/vhost-gen/internal/discovery"
+import (
+	"strings"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+)
 
 // scenario is one state of the world whose rendered config is kept as a golden file.
 type scenario struct {
@@ -58,6 +62,10 @@ var scenarios = []scenario{
 		ctr("cart-1", "10.0.1.5", with(host("cart.example.com"), "VIRTUAL_STICKY", "SESSIONID")),
 		ctr("cart-2", "10.0.1.6", with(host("cart.example.com"), "VIRTUAL_STICKY", "SESSIONID")),
 		ctr("secure", "10.0.1.7", with(host("secure.example.com"), "VIRTUAL_PROTO", "https", "VIRTUAL_PORT", "8443")),
+	}},
+	{name: "long-host-names", workloads: []discovery.Workload{
+		ctr("long", "10.0.1.2", host("a-rather-long-host-name-for-a-service.team-platform.eu-west-1.internal.example.com")),
+		ctr("longest", "10.0.1.3", host(strings.Repeat("l", 63)+"."+strings.Repeat("m", 63)+"."+strings.Repeat("n", 63)+"."+strings.Repeat("o", 61))),
 	}},
 	{name: "bad-neighbour", workloads: []discovery.Workload{
 		ctr("good", "10.0.1.2", host("good.example.com")),
