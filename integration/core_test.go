@@ -8,8 +8,11 @@ import (
 )
 
 func TestTwoHostsAndUnknownHost(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--proxy-networks", "bridge")
+	forEachProxy(t, twoHostsAndUnknownHost)
+}
+
+func twoHostsAndUnknownHost(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--proxy-networks", "bridge")
 	e.run("shop", "-e", "VIRTUAL_HOST="+e.host("shop"))
 	e.run("blog", "--label", "VIRTUAL_HOST="+e.host("blog"))
 	e.waitBody(e.host("shop"), "/", "name=shop")
@@ -115,8 +118,11 @@ func TestStartStopLive(t *testing.T) {
 }
 
 func TestPathRouting(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--proxy-networks", "bridge")
+	forEachProxy(t, pathRouting)
+}
+
+func pathRouting(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--proxy-networks", "bridge")
 	h := e.host("app")
 	e.run("site", "-e", "VIRTUAL_HOST="+h)
 	e.run("api", "-e", "VIRTUAL_HOST="+h, "-e", "VIRTUAL_PATH=/api/", "-e", "VIRTUAL_DEST=/")

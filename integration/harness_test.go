@@ -101,12 +101,14 @@ func removeLabelled(filter string) {
 	}
 }
 
-// env is one test's world: its own nginx and vhost-gen, seeing only the test's containers.
+// env is one test's world: its own proxy (nginx or HAProxy) and vhost-gen, seeing only the
+// test's containers.
 type env struct {
 	t      testing.TB
+	proxy  string // "nginx" or "haproxy"
 	label  string // this test's value of labelKey; also in its names and host names
 	dir    string
-	port   int    // nginx's HTTP port on 127.0.0.1
+	port   int    // the proxy's HTTP port on 127.0.0.1
 	admin  string // vhost-gen's admin address
 	out    string // the rendered config
 	vg     *exec.Cmd
@@ -117,6 +119,19 @@ type env struct {
 
 var nonName = regexp.MustCompile(`[^a-z0-9]+`)
 
+// proxies are the proxies every scenario of the core runs against.
+var proxies = []string{"nginx", "haproxy"}
+
+// forEachProxy runs a scenario once per proxy, as subtests named after the proxy.
+func forEachProxy(t *testing.T, scenario func(t *testing.T, proxy string)) {
+	for _, p := range proxies {
+		t.Run(p, func(t *testing.T) {
+			t.Parallel()
+			scenario(t, p)
+		})
+	}
+}
+
 // newEnv starts nginx and vhost-gen watch; extra flags override the defaults.
 func newEnv(t testing.TB, extra ...string) *env {
 	t.Helper()
@@ -126,12 +141,25 @@ func newEnv(t testing.TB, extra ...string) *env {
 // newEnvWith is newEnv with extra environment variables for vhost-gen.
 func newEnvWith(t testing.TB, vars []string, extra ...string) *env {
 	t.Helper()
+	return newProxyEnv(t, "nginx", vars, extra...)
+}
+
+// newProxyEnv starts the proxy ("nginx" or "haproxy") and vhost-gen watch, with extra
+// environment variables for vhost-gen and extra flags that override the defaults.
+func newProxyEnv(t testing.TB, proxy string, vars []string, extra ...string) *env {
+	t.Helper()
 	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), "-"), "-")
 	if len(name) > 30 {
 		name = name[:30]
 	}
-	e := &env{t: t, label: "it" + runID + "-" + name, dir: t.TempDir(), port: freePort(t), vars: vars}
+	e := &env{t: t, proxy: proxy, label: "it" + runID + "-" + name, dir: t.TempDir(), port: freePort(t), vars: vars}
 	e.admin = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	if proxy == "haproxy" {
+		e.startHAProxy()
+		t.Cleanup(func() { removeLabelled(labelKey + "=" + e.label) })
+		e.startVhostGen(extra...)
+		return e
+	}
 	os.MkdirAll(filepath.Join(e.dir, "conf.d"), 0o755)
 	e.out = filepath.Join(e.dir, "conf.d", "vhost-gen.conf")
 	conf := fmt.Sprintf(`pid %[1]s/nginx.pid;
@@ -166,15 +194,20 @@ func (e *env) nginx(signal string) {
 }
 
 func (e *env) startVhostGen(extra ...string) {
-	args := append([]string{"watch",
+	args := []string{"watch",
+		"--proxy", e.proxy,
 		"--out", e.out,
 		"--listen", "127.0.0.1:" + strconv.Itoa(e.port),
-		"--reload-pidfile", filepath.Join(e.dir, "nginx.pid"),
+		"--reload-pidfile", filepath.Join(e.dir, e.proxy+".pid"),
 		"--admin-addr", e.admin,
 		"--label-filter", labelKey + "=" + e.label,
 		"--wait", "50ms:500ms",
 		"--log-level", "debug",
-	}, extra...)
+	}
+	if e.proxy == "haproxy" {
+		args = append(args, "--haproxy-socket", filepath.Join(e.dir, "admin.sock"))
+	}
+	args = append(args, extra...)
 	log := &syncBuffer{}
 	e.vgLog = log
 	e.vg = exec.Command(vhostGen, args...)

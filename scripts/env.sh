@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests and the demo need (shared/ENVIRONMENT.md), idempotently:
-# Docker Engine (dockerd started by hand: no init system here), nginx, wrk.
+# Docker Engine (dockerd started by hand: no init system here), nginx, HAProxy, wrk.
 # Starts only what is not already running, and never stops anything.
 set -euo pipefail
 
@@ -8,6 +8,7 @@ need_pkgs=()
 command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 command -v nginx >/dev/null || need_pkgs+=(nginx)
 command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v haproxy >/dev/null || need_pkgs+=(haproxy)
 if ((${#need_pkgs[@]})); then
   echo "env: installing ${need_pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -26,4 +27,4 @@ if ! docker info >/dev/null 2>&1; then
   done
   docker info >/dev/null 2>&1 || { echo "env: dockerd did not start; see /var/log/vhost-gen-dockerd.log" >&2; exit 1; }
 fi
-echo "env: ready (docker $(docker version -f '{{.Server.Version}}'), $(nginx -v 2>&1))" >&2
+echo "env: ready (docker $(docker version -f "{{.Server.Version}}"), $(nginx -v 2>&1), $(haproxy -v | head -1))" >&2

@@ -3,7 +3,7 @@ package templates
 
 import "embed"
 
-// FS holds one directory per proxy ("nginx", ...), each with the proxy's default template.
+// FS holds one directory per proxy ("nginx", "haproxy"), each with the proxy's default template.
 //
-//go:embed nginx/*.tmpl
+//go:embed nginx/*.tmpl haproxy/*.tmpl
 var FS embed.FS

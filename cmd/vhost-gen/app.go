@@ -21,6 +21,7 @@ import (
 
 	"github.com/vhost-gen/vhost-gen/internal/admin"
 	"github.com/vhost-gen/vhost-gen/internal/apply"
+	"github.com/vhost-gen/vhost-gen/internal/apply/haproxy"
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 	"github.com/vhost-gen/vhost-gen/internal/discovery/docker"
 	"github.com/vhost-gen/vhost-gen/internal/render"
@@ -38,6 +39,8 @@ type app struct {
 	sources  []discovery.Source
 	renderer *render.Renderer
 	routing  routing.Options
+	// renderOpts are the flags templates see.
+	renderOpts render.Options
 	// self is this process's container, when vhost-gen runs in one and found it.
 	self string
 }
@@ -52,8 +55,10 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.renderOpts = render.Options{Listen: cfg.Listen, Runtime: cfg.HAProxySocket, Stats: cfg.HAProxyStats}
 	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
-		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy}
+		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy,
+		TCP: cfg.Proxy == "haproxy", ReservedPorts: reservedPorts(cfg)}
 	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" && cfg.ProxyLabel == "" {
 		if self := docker.SelfContainerID(); self != "" {
 			a.routing.ProxyContainer, a.self = self, self
@@ -107,6 +112,9 @@ func validate(cfg *Config) (routing.AddressMode, error) {
 	if err := checkHostAddress(cfg.HostAddress); err != nil {
 		return "", err
 	}
+	if err := checkHAProxy(cfg); err != nil {
+		return "", err
+	}
 	for _, n := range cfg.ProxyNetworks.values {
 		if _, err := routing.ParseNetwork(n); err != nil {
 			return "", fmt.Errorf("--proxy-networks %q: %w", n, err)
@@ -138,6 +146,38 @@ func checkListen(v string) error {
 	return nil
 }
 
+// checkHAProxy validates the HAProxy flags; a bare --haproxy-stats port binds to localhost only.
+func checkHAProxy(cfg *Config) error {
+	if v := cfg.HAProxyStats; v != "" {
+		if strings.Trim(v, "0123456789") == "" {
+			cfg.HAProxyStats = "127.0.0.1:" + v
+		}
+		host, port, err := net.SplitHostPort(cfg.HAProxyStats)
+		if n, perr := routing.ParsePort(port); err != nil || perr != nil || n == 0 || (host != "" && net.ParseIP(host) == nil) {
+			return fmt.Errorf("--haproxy-stats %q: must be PORT or IP:PORT", v)
+		}
+	}
+	if s := cfg.HAProxySocket; s == "" || strings.ContainsAny(s, " \t\n\r\"'#\\") {
+		return fmt.Errorf("--haproxy-socket %q: must be a socket path without spaces, quotes or '#'", s)
+	}
+	return nil
+}
+
+// reservedPorts are the ports the proxy listens on already, which no TCP service may take.
+func reservedPorts(cfg *Config) map[int]string {
+	ports := map[int]string{}
+	for _, f := range [][2]string{{"--listen", cfg.Listen}, {"--haproxy-stats", cfg.HAProxyStats}} {
+		p := f[1]
+		if i := strings.LastIndexByte(p, ':'); i >= 0 {
+			p = p[i+1:]
+		}
+		if n, err := routing.ParsePort(p); err == nil {
+			ports[n] = f[0]
+		}
+	}
+	return ports
+}
+
 // checkHostAddress keeps --host-address to an IP address or a plain host name: it goes into the
 // proxy's config as the address of published ports.
 func checkHostAddress(v string) error {
@@ -162,7 +202,7 @@ func defaultHostAddress(daemonHost string) string {
 func (a *app) build(ws []discovery.Workload) routing.Table { return routing.Build(ws, a.routing) }
 
 func (a *app) renderTable(t routing.Table) ([]byte, error) {
-	return a.renderer.Render(render.NewData(t, a.cfg.Listen))
+	return a.renderer.Render(render.NewData(t, a.renderOpts))
 }
 
 // applier builds the check and reload the flags ask for.
@@ -178,8 +218,14 @@ func (a *app) applier() (*apply.Applier, error) {
 		ap.Check = check
 	case a.cfg.Proxy == "nginx":
 		ap.Check = apply.NginxCheck("nginx")
+	case a.cfg.Proxy == "haproxy":
+		ap.Check = apply.HAProxyCheck("haproxy")
 	}
-	sig, err := apply.ParseSignal(a.cfg.ReloadSignal)
+	signal := a.cfg.ReloadSignal
+	if signal == "" {
+		signal = map[string]string{"nginx": "HUP", "haproxy": "USR2"}[a.cfg.Proxy]
+	}
+	sig, err := apply.ParseSignal(signal)
 	if err != nil {
 		return nil, fmt.Errorf("--reload-signal: %w", err)
 	}
@@ -202,10 +248,20 @@ func (a *app) applier() (*apply.Applier, error) {
 		ap.Reload = apply.PidfileReload(a.cfg.ReloadPidfile, sig)
 	case a.cfg.ReloadContainer != "" || a.cfg.ReloadContainerLabel != "":
 		// The engine wants a signal name ("HUP"); sig.String() would be "hangup".
-		name := strings.TrimPrefix(strings.ToUpper(a.cfg.ReloadSignal), "SIG")
+		name := strings.TrimPrefix(strings.ToUpper(signal), "SIG")
 		ap.Reload = docker.SignalContainers(a.cli, a.cfg.ReloadContainer, a.cfg.ReloadContainerLabel, name)
 	case a.cfg.Proxy == "nginx":
 		ap.Reload, _ = apply.CommandReload("nginx -s reload")
+	case a.cfg.Proxy == "haproxy":
+		// The master re-reads the file and starts new workers; old ones finish their connections.
+		ap.Reload = apply.PidfileReload("/run/haproxy.pid", sig)
+	}
+	if a.cfg.Proxy == "haproxy" && a.cfg.HAProxyRuntimeAPI {
+		rt := &haproxy.Runtime{Socket: a.cfg.HAProxySocket}
+		ap.Hot = rt.Hot
+		ap.HotFailed = func(err error) {
+			a.log.Warn("runtime API update failed; reloading instead", "socket", a.cfg.HAProxySocket, "err", err)
+		}
 	}
 	return ap, nil
 }

@@ -26,6 +26,8 @@ type Config struct {
 	Resync                                time.Duration
 	LogLevel, LogFormat                   string
 	JSON                                  bool
+	HAProxySocket, HAProxyStats           string
+	HAProxyRuntimeAPI                     bool
 }
 
 // listFlag is a comma-separated, repeatable flag. Values from the environment are replaced, not
@@ -71,16 +73,19 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	c := &Config{}
 	fs := flag.NewFlagSet("vhost-gen "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Proxy, "proxy", "nginx", "which proxy: selects the shipped template, the check and the reload (nginx)")
+	fs.StringVar(&c.Proxy, "proxy", "nginx", "which proxy, nginx or haproxy: selects the shipped template, the check and the reload")
 	fs.StringVar(&c.Template, "template", "", "a template `FILE` of your own instead of the shipped one (Go text/template with sprig functions)")
 	fs.StringVar(&c.Out, "out", "", "where the rendered config goes (`FILE`); required by watch, stdout for render")
 	fs.StringVar(&c.Listen, "listen", "80", "where the proxy listens for HTTP, passed to the template (`PORT` or ADDR:PORT)")
-	fs.StringVar(&c.CheckCmd, "check-cmd", "", "check command for the staged config, {{.File}} is the staged file; `CMD` \"none\" skips the check (default: nginx -t on a config that includes the staged file)")
-	fs.StringVar(&c.ReloadCmd, "reload-cmd", "", "reload command; `CMD` \"none\" skips the reload (default: nginx -s reload, unless another --reload-* is set)")
+	fs.StringVar(&c.CheckCmd, "check-cmd", "", "check command for the staged config, {{.File}} is the staged file; `CMD` \"none\" skips the check (default: nginx -t on a config that includes the staged file; haproxy -c -f {{.File}})")
+	fs.StringVar(&c.ReloadCmd, "reload-cmd", "", "reload command; `CMD` \"none\" skips the reload (default: nginx -s reload; for haproxy, USR2 to the master in /run/haproxy.pid; unless another --reload-* is set)")
 	fs.StringVar(&c.ReloadPidfile, "reload-pidfile", "", "reload by sending --reload-signal to the process whose PID is in `FILE`")
 	fs.StringVar(&c.ReloadContainer, "reload-container", "", "reload by sending --reload-signal to the proxy's container `NAME` (or ID)")
 	fs.StringVar(&c.ReloadContainerLabel, "reload-container-label", "", "reload by sending --reload-signal to every running container with the label `KEY=VALUE`")
-	fs.StringVar(&c.ReloadSignal, "reload-signal", "HUP", "the `SIGNAL` for --reload-pidfile and --reload-container[-label]")
+	fs.StringVar(&c.ReloadSignal, "reload-signal", "", "the `SIGNAL` for --reload-pidfile and --reload-container[-label] (default: HUP for nginx, USR2 for haproxy's master)")
+	fs.StringVar(&c.HAProxySocket, "haproxy-socket", "/run/haproxy/admin.sock", "HAProxy's runtime API socket `PATH`: the template declares it, vhost-gen uses it for server-only changes")
+	fs.BoolVar(&c.HAProxyRuntimeAPI, "haproxy-runtime-api", true, "apply server-only changes (scaling, replaced replicas, weights) through HAProxy's runtime API, without a reload")
+	fs.StringVar(&c.HAProxyStats, "haproxy-stats", "", "serve HAProxy's stats page on `ADDR` (PORT alone binds 127.0.0.1); empty: no stats page")
 	fs.StringVar(&c.Wait, "wait", "100ms:1s", "debounce `MIN:MAX`: apply MIN after the last change of a burst, at most MAX after its first")
 	fs.StringVar(&c.AddressMode, "address-mode", "auto", "how to reach workloads: auto (DESIGN rules), network (shared networks only), host-port (published ports only)")
 	fs.Var(&c.ProxyNetworks, "proxy-networks", "the proxy's `NETWORKS` (comma separated), when vhost-gen does not run in the proxy's container")

@@ -19,6 +19,7 @@ type Outcome int
 const (
 	Unchanged Outcome = iota // the bytes were already applied: no write, no reload
 	Applied                  // written, checked and reloaded
+	Updated                  // written and checked, and put live without a reload (Hot)
 )
 
 // CheckFunc checks a staged config file; its error carries the proxy's own message.
@@ -27,11 +28,19 @@ type CheckFunc func(ctx context.Context, staged string) error
 // ReloadFunc makes the proxy load the config now in place.
 type ReloadFunc func(ctx context.Context) error
 
+// HotFunc puts the change from the config last applied (prev) to next live without a reload,
+// when it can (HAProxy's runtime API). ok=false with a nil error: it cannot, a reload is needed.
+// An error means it tried and failed part way; the reload then puts everything right.
+type HotFunc func(ctx context.Context, prev, next []byte) (ok bool, err error)
+
 // Applier applies configs to one file. It is not safe for concurrent use: one loop owns it.
 type Applier struct {
 	Path   string
 	Check  CheckFunc  // nil: no check
 	Reload ReloadFunc // nil: no reload
+	Hot    HotFunc    // nil: every change reloads
+	// HotFailed, when set, hears why a Hot update failed before the reload that replaced it.
+	HotFailed func(error)
 	// applied holds the bytes last put in place and reloaded.
 	applied []byte
 	// attempted is set by the first Apply, whatever its outcome: only the very first call may take
@@ -77,6 +86,16 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 	}
 	if err := os.Rename(staged, a.Path); err != nil {
 		return Unchanged, fmt.Errorf("put %s in place: %w", a.Path, err)
+	}
+	if a.Hot != nil && a.applied != nil {
+		ok, err := a.Hot(ctx, a.applied, data)
+		if ok && err == nil {
+			a.applied = append(a.applied[:0], data...)
+			return Updated, nil
+		}
+		if err != nil && a.HotFailed != nil {
+			a.HotFailed(err)
+		}
 	}
 	if a.Reload != nil {
 		if err := a.Reload(ctx); err != nil {

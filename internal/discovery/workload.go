@@ -6,6 +6,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 )
 
 // Health values of a workload; empty means the workload has no healthcheck.
@@ -35,6 +36,12 @@ type Workload struct {
 	// networking.
 	NodeAddress string `json:"nodeAddress,omitempty"`
 	Health      string `json:"health,omitempty"`
+	// Service groups the workloads that are replicas of one another: a Swarm service, a Compose
+	// project's service, else the image. TCP services use it to tell replicas from rivals.
+	Service string `json:"service,omitempty"`
+	// Created is when the workload (for a Swarm task: its service) was created; the earlier of two
+	// rivals for one TCP port keeps it.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // Network is one attachment of a workload.
@@ -91,6 +98,7 @@ func (w *Workload) Network(name string) (Network, bool) {
 func (w *Workload) Equal(o *Workload) bool {
 	return w.ID == o.ID && w.Name == o.Name && w.Source == o.Source &&
 		w.NetworkMode == o.NetworkMode && w.NodeAddress == o.NodeAddress && w.Health == o.Health &&
+		w.Service == o.Service && w.Created.Equal(o.Created) &&
 		maps.Equal(w.ServiceLabels, o.ServiceLabels) && maps.Equal(w.Labels, o.Labels) &&
 		maps.Equal(w.Env, o.Env) && slices.Equal(w.Networks, o.Networks) && slices.Equal(w.Ports, o.Ports)
 }

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"os"
+	"regexp"
 	"strings"
 	"text/template"
 
@@ -21,16 +22,26 @@ import (
 // Data is what a template sees.
 type Data struct {
 	Sites         []routing.Site
+	TCP           []routing.TCPService
 	Problems      []routing.Problem
 	ProxyNetworks []string
 	Workloads     []discovery.Workload
+	Options
+}
+
+// Options are the operator's settings a template uses.
+type Options struct {
 	// Listen is where the proxy listens for HTTP ("80", "127.0.0.1:8080").
 	Listen string
+	// Runtime is the path of HAProxy's runtime API socket.
+	Runtime string
+	// Stats is where HAProxy's stats page listens; empty: no stats page.
+	Stats string
 }
 
 // NewData assembles a template's data from a table.
-func NewData(t routing.Table, listen string) Data {
-	return Data{Sites: t.Sites, Problems: t.Problems, ProxyNetworks: t.ProxyNetworks, Workloads: t.Workloads, Listen: listen}
+func NewData(t routing.Table, o Options) Data {
+	return Data{Sites: t.Sites, TCP: t.TCP, Problems: t.Problems, ProxyNetworks: t.ProxyNetworks, Workloads: t.Workloads, Options: o}
 }
 
 // Renderer renders one parsed template.
@@ -93,6 +104,12 @@ var funcs = template.FuncMap{
 	"ident":              ident,
 	"comment":            comment,
 	"nginxNameHashSizes": nginxNameHashSizes,
+	"bindAddr":           bindAddr,
+	"bindPort":           bindPort,
+	"haproxyHostOrder":   haproxyHostOrder,
+	"hostMatch":          hostMatch,
+	"longestPathFirst":   longestPathFirst,
+	"regexQuote":         regexp.QuoteMeta,
 }
 
 // nginxNameHashSizes returns server_names_hash_bucket_size and server_names_hash_max_size large

@@ -22,7 +22,7 @@ var opts = routing.Options{ProxyNetworks: []string{"frontend"}}
 
 func renderScenario(t testing.TB, r *Renderer, ws []discovery.Workload) []byte {
 	t.Helper()
-	out, err := r.Render(NewData(routing.Build(ws, opts), "80"))
+	out, err := r.Render(NewData(routing.Build(ws, opts), Options{Listen: "80"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestUserTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.Render(NewData(routing.Build(scenarios[2].workloads, opts), "8080"))
+	got, err := r.Render(NewData(routing.Build(scenarios[2].workloads, opts), Options{Listen: "8080"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func BenchmarkBuildAndRender(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := r.Render(NewData(routing.Build(ws, opts), "80")); err != nil {
+		if _, err := r.Render(NewData(routing.Build(ws, opts), Options{Listen: "80"})); err != nil {
 			b.Fatal(err)
 		}
 	}

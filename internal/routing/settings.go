@@ -18,6 +18,7 @@ const (
 	SettingNetwork = "VIRTUAL_NETWORK"
 	SettingWeight  = "VIRTUAL_WEIGHT"
 	SettingSticky  = "VIRTUAL_STICKY"
+	SettingTCPPort = "VIRTUAL_TCP_PORT"
 )
 
 // MaxWeight is the largest VIRTUAL_WEIGHT; HAProxy's limit, so both proxies accept every value.
@@ -33,21 +34,26 @@ type Settings struct {
 	Network string
 	Weight  int
 	Sticky  string
+	TCPPort int // 0: no TCP service
 }
 
 // ParseSettings reads and validates a workload's settings. routed is false when the workload does
-// not ask for routing (no VIRTUAL_HOST at all). Every invalid value is one problem.
+// not ask for routing (neither VIRTUAL_HOST nor VIRTUAL_TCP_PORT). Every invalid value is one
+// problem.
 func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, routed bool) {
-	hosts, from, ok := w.Setting(SettingHost)
-	if !ok {
+	hosts, from, hasHost := w.Setting(SettingHost)
+	_, _, hasTCP := w.Setting(SettingTCPPort)
+	if !hasHost && !hasTCP {
 		return s, nil, false
 	}
 	bad := func(setting string, from discovery.Origin, value string, err error) {
 		problems = append(problems, newProblem(w, setting, from, value, err.Error()))
 	}
-	var err error
-	if s.Hosts, err = ParseHosts(hosts); err != nil {
-		bad(SettingHost, from, hosts, err)
+	if hasHost {
+		var err error
+		if s.Hosts, err = ParseHosts(hosts); err != nil {
+			bad(SettingHost, from, hosts, err)
+		}
 	}
 	s.Proto, s.Path, s.Weight = "http", "/", 1
 	type field struct {
@@ -62,6 +68,7 @@ func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, route
 		{SettingNetwork, func(v string) (err error) { s.Network, err = ParseNetwork(v); return }},
 		{SettingWeight, func(v string) (err error) { s.Weight, err = ParseWeight(v); return }},
 		{SettingSticky, func(v string) (err error) { s.Sticky, err = ParseSticky(v); return }},
+		{SettingTCPPort, func(v string) (err error) { s.TCPPort, err = ParsePort(v); return }},
 	}
 	for _, f := range fields {
 		if v, from, ok := w.Setting(f.name); ok {

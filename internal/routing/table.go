@@ -16,8 +16,10 @@ import (
 
 // Table is what templates iterate over. Everything in it is sorted.
 type Table struct {
-	Sites    []Site    `json:"sites"`
-	Problems []Problem `json:"problems"`
+	Sites []Site `json:"sites"`
+	// TCP are the raw TCP services (VIRTUAL_TCP_PORT), by port.
+	TCP      []TCPService `json:"tcp"`
+	Problems []Problem    `json:"problems"`
 	// ProxyNetworks are the networks the proxy was found on (nil: unknown).
 	ProxyNetworks []string `json:"proxyNetworks"`
 	// Workloads are the raw workloads, for templates that need more than the table.
@@ -37,6 +39,14 @@ type Route struct {
 	Backend Backend `json:"backend"`
 }
 
+// TCPService is one port the proxy listens on and forwards as raw TCP.
+type TCPService struct {
+	Port int `json:"port"`
+	// Service is the group of workloads that holds the port (discovery.Workload.Service).
+	Service string  `json:"service"`
+	Backend Backend `json:"backend"`
+}
+
 // Backend is the set of servers behind one route.
 type Backend struct {
 	// Name is unique in the table and safe as an nginx upstream or HAProxy backend name.
@@ -48,6 +58,8 @@ type Backend struct {
 
 // Server is one workload's address in a backend.
 type Server struct {
+	// Name is unique in its backend, stable for a workload, and safe as an HAProxy server name.
+	Name       string `json:"name"`
 	Address    string `json:"address"` // ip:port
 	IP         string `json:"ip"`
 	Port       int    `json:"port"`
@@ -69,6 +81,11 @@ type Options struct {
 	ProxyLabel string
 	// IncludeUnhealthy routes workloads whose healthcheck is starting or unhealthy.
 	IncludeUnhealthy bool
+	// TCP says the proxy serves VIRTUAL_TCP_PORT (HAProxy); otherwise asking for it is a problem.
+	TCP bool
+	// ReservedPorts are ports the proxy already listens on, with what for ("--listen"): no TCP
+	// service may take them.
+	ReservedPorts map[int]string
 }
 
 // Build makes the table for a set of workloads. The same set gives the same table, whatever its
@@ -78,7 +95,7 @@ func Build(workloads []discovery.Workload, opt Options) Table {
 	slices.SortFunc(ws, func(a, b discovery.Workload) int {
 		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 	})
-	t := Table{Workloads: ws, Problems: []Problem{}, Sites: []Site{}}
+	t := Table{Workloads: ws, Problems: []Problem{}, Sites: []Site{}, TCP: []TCPService{}}
 	if opt.Mode == "" {
 		opt.Mode = ModeAuto
 	}
@@ -88,10 +105,14 @@ func Build(workloads []discovery.Workload, opt Options) Table {
 	}
 	t.ProxyNetworks = proxyNets
 	routes := map[routeKey]*Route{}
+	tcp := map[int][]tcpClaim{}
 	for i := range ws {
-		t.Problems = append(t.Problems, place(&ws[i], opt, proxyNets, routes)...)
+		t.Problems = append(t.Problems, place(&ws[i], opt, proxyNets, routes, tcp)...)
 	}
 	t.Sites = assemble(routes)
+	var tcpProblems []Problem
+	t.TCP, tcpProblems = assembleTCP(tcp)
+	t.Problems = append(t.Problems, tcpProblems...)
 	slices.SortFunc(t.Problems, compareProblems)
 	return t
 }
@@ -99,10 +120,19 @@ func Build(workloads []discovery.Workload, opt Options) Table {
 type routeKey struct{ host, path string }
 
 // place adds one workload's server to the routes it asks for, or returns why it cannot.
-func place(w *discovery.Workload, opt Options, proxyNets []string, routes map[routeKey]*Route) []Problem {
+func place(w *discovery.Workload, opt Options, proxyNets []string, routes map[routeKey]*Route, tcp map[int][]tcpClaim) []Problem {
 	s, problems, routed := ParseSettings(w)
 	if !routed || len(problems) > 0 {
 		return problems
+	}
+	if s.TCPPort != 0 {
+		value, from, _ := w.Setting(SettingTCPPort)
+		if !opt.TCP {
+			return []Problem{newProblem(w, SettingTCPPort, from, value, "TCP services need --proxy haproxy (nginx's template serves HTTP only)")}
+		}
+		if what, ok := opt.ReservedPorts[s.TCPPort]; ok {
+			return []Problem{newProblem(w, SettingTCPPort, from, value, fmt.Sprintf("port %d is the proxy's %s port", s.TCPPort, what))}
+		}
 	}
 	if !opt.IncludeUnhealthy && (w.Health == discovery.HealthStarting || w.Health == discovery.HealthUnhealthy) {
 		return []Problem{newProblem(w, "", "", "", fmt.Sprintf("health is %s: left out until healthy (--include-unhealthy routes it anyway)", w.Health))}
@@ -121,6 +151,9 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, routes map[ro
 		return []Problem{newProblem(w, aerr.setting, from, value, aerr.reason)}
 	}
 	srv := Server{Address: tg.String(), IP: tg.ip, Port: tg.port, Weight: s.Weight, Workload: w.Name, WorkloadID: w.ID}
+	if s.TCPPort != 0 {
+		tcp[s.TCPPort] = append(tcp[s.TCPPort], tcpClaim{w: w, server: srv})
+	}
 	for _, host := range s.Hosts {
 		k := routeKey{host, s.Path}
 		r := routes[k]
@@ -146,6 +179,7 @@ func assemble(routes map[routeKey]*Route) []Site {
 	for _, k := range keys {
 		r := routes[k]
 		r.Backend.Servers = sortServers(r.Backend.Servers)
+		nameServers(r.Backend.Servers)
 		r.Backend.Name = backendName(k.host, k.path, names)
 		if n := len(sites); n == 0 || sites[n-1].Host != k.host {
 			sites = append(sites, Site{Host: k.host})

@@ -108,6 +108,11 @@ func (p *Pipeline) applyOnce(ctx context.Context, snap inventory.Snapshot, probl
 		p.Metrics.Applies.WithLabelValues("unchanged").Inc()
 		p.Metrics.LastApplied.Set(float64(now.Unix()))
 		p.Log.Debug("config unchanged; nothing to apply", "generation", snap.Generation)
+	case outcome == apply.Updated:
+		p.Metrics.Applies.WithLabelValues("updated").Inc()
+		p.Metrics.LastApplied.Set(float64(now.Unix()))
+		p.Log.Info("servers updated without a reload (runtime API)", "file", p.Applier.Path, "generation", snap.Generation,
+			"sites", len(table.Sites), "problems", len(table.Problems))
 	default:
 		p.Metrics.Applies.WithLabelValues("applied").Inc()
 		p.Metrics.Reloads.Inc()

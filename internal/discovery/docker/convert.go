@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 
@@ -32,7 +33,9 @@ func FromInspect(c *container.InspectResponse, nodeAddress string) (w discovery.
 	if c.HostConfig != nil {
 		w.NetworkMode = string(c.HostConfig.NetworkMode)
 	}
+	w.Created, _ = time.Parse(time.RFC3339Nano, c.Created)
 	if c.Config != nil {
+		w.Service = serviceOf(c.Config.Labels, c.Config.Image)
 		w.Labels = c.Config.Labels
 		w.Env = parseEnv(c.Config.Env)
 		for p := range c.Config.ExposedPorts {
@@ -87,4 +90,16 @@ func parseEnv(env []string) map[string]string {
 		}
 	}
 	return m
+}
+
+// serviceOf names the group a container is a replica of: its Swarm service, its Compose service,
+// else its image.
+func serviceOf(labels map[string]string, image string) string {
+	if s := labels["com.docker.swarm.service.name"]; s != "" {
+		return s
+	}
+	if p, s := labels["com.docker.compose.project"], labels["com.docker.compose.service"]; s != "" {
+		return p + "_" + s
+	}
+	return image
 }

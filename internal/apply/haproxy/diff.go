@@ -1,0 +1,102 @@
+package haproxy
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// command is one runtime API command and how to tell that it worked: HAProxy answers every
+// command with free text, so each kind has its own success reply.
+type command struct {
+	line string
+	ok   reply
+}
+
+type reply int
+
+const (
+	replyEmpty   reply = iota // most commands answer nothing on success
+	replyAdded                // "New server registered."
+	replyDeleted              // "Server deleted." (or the server is already gone)
+	replyAddr                 // "IP changed from ..." / "no need to change the addr"
+)
+
+// plan is the runtime API commands that turn prev's servers into next's.
+type plan struct {
+	commands []command
+	// deletes are the servers to delete after the commands, each "backend/server"; a server
+	// with connections still open cannot be deleted yet and stays in maintenance until it can.
+	deletes []string
+}
+
+// diff plans the change from prev to next; ok is false when they differ in more than servers
+// (or a server changed in more than its address and weight): only a reload applies that.
+// Servers are added before others are removed, so a backend never runs short.
+func diff(prev, next parsed) (p plan, ok bool) {
+	if prev.skeleton != next.skeleton || len(prev.sections) != len(next.sections) {
+		return plan{}, false
+	}
+	var adds, changes, removes []command
+	for i, ns := range next.sections {
+		ps := prev.sections[i]
+		if ps.name != ns.name {
+			return plan{}, false
+		}
+		old := make(map[string]server, len(ps.servers))
+		for _, s := range ps.servers {
+			old[s.name] = s
+		}
+		moved := false
+		for _, s := range ns.servers {
+			id := ns.name + "/" + s.name
+			o, had := old[s.name]
+			delete(old, s.name)
+			if !had {
+				line := fmt.Sprintf("add server %s %s weight %d", id, net.JoinHostPort(s.ip, strconv.Itoa(s.port)), s.weight)
+				if s.rest != "" {
+					line += " " + s.rest
+				}
+				adds = append(adds, command{line, replyAdded})
+				if hasCheck(s.rest) {
+					adds = append(adds, command{"enable health " + id, replyEmpty})
+				}
+				adds = append(adds, command{"enable server " + id, replyEmpty})
+				moved = true
+				continue
+			}
+			if o.rest != s.rest {
+				return plan{}, false
+			}
+			if o.ip != s.ip || o.port != s.port {
+				changes = append(changes, command{fmt.Sprintf("set server %s addr %s port %d", id, s.ip, s.port), replyAddr})
+				moved = true
+			}
+			if o.weight != s.weight {
+				changes = append(changes, command{fmt.Sprintf("set server %s weight %d", id, s.weight), replyEmpty})
+			}
+		}
+		for _, s := range ps.servers { // file order, for a stable plan
+			if _, gone := old[s.name]; gone {
+				id := ns.name + "/" + s.name
+				removes = append(removes, command{"set server " + id + " state maint", replyEmpty})
+				p.deletes = append(p.deletes, id)
+			}
+		}
+		if moved && ns.dynamicCookie {
+			changes = append(changes, command{"enable dynamic-cookie backend " + ns.name, replyEmpty})
+		}
+	}
+	p.commands = append(append(adds, changes...), removes...)
+	return p, true
+}
+
+func hasCheck(rest string) bool {
+	for _, f := range strings.Fields(rest) {
+		if f == "check" {
+			return true
+		}
+	}
+	return false
+}

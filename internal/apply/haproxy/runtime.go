@@ -1,0 +1,122 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// Runtime talks to one HAProxy's runtime API (a "stats socket ... level admin").
+type Runtime struct {
+	// Socket is the unix socket's path (only a unix socket: at level admin the runtime API must
+	// not be reachable from the network).
+	Socket string
+	// pending are servers taken out of rotation whose deletion waits for their last connection.
+	pending []string
+}
+
+// timeout bounds one command; the runtime API answers in microseconds when HAProxy is healthy.
+const timeout = 5 * time.Second
+
+// Do runs one command and returns HAProxy's reply.
+func (r *Runtime) Do(ctx context.Context, cmd string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", r.Socket)
+	if err != nil {
+		return "", fmt.Errorf("runtime API %s: %w", r.Socket, err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	if _, err := io.WriteString(conn, cmd+"\n"); err != nil {
+		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, cmd, err)
+	}
+	// Half-close: HAProxy then answers and closes (the master CLI waits for it).
+	if uc, ok := conn.(*net.UnixConn); ok {
+		uc.CloseWrite()
+	}
+	out, err := io.ReadAll(conn)
+	if err != nil {
+		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, cmd, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Hot is an apply.HotFunc: it applies a server-only change through the runtime API, and says
+// "reload" for anything else. The file is already in place when it runs, so a reload at any later
+// time loads the same servers.
+func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
+	pp, err := parse(prev)
+	if err != nil {
+		return false, nil
+	}
+	np, err := parse(next)
+	if err != nil {
+		return false, nil
+	}
+	p, ok := diff(pp, np)
+	if !ok {
+		return false, nil
+	}
+	if err := r.retryPending(ctx, p); err != nil {
+		return false, err
+	}
+	for _, c := range p.commands {
+		out, err := r.Do(ctx, c.line)
+		if err != nil {
+			return false, err
+		}
+		if !c.ok.matches(out) {
+			return false, fmt.Errorf("runtime API: %q: %s", c.line, out)
+		}
+	}
+	for _, id := range p.deletes {
+		r.del(ctx, id)
+	}
+	return true, nil
+}
+
+// retryPending deletes servers whose deletion had to wait. One that still cannot go blocks the
+// plan only if the plan adds a server of the same name.
+func (r *Runtime) retryPending(ctx context.Context, p plan) error {
+	waiting := r.pending
+	r.pending = nil
+	for _, id := range waiting {
+		r.del(ctx, id)
+	}
+	for _, id := range r.pending {
+		for _, c := range p.commands {
+			if c.ok == replyAdded && strings.HasPrefix(c.line, "add server "+id+" ") {
+				return fmt.Errorf("runtime API: server %s is being re-added but still has connections from before", id)
+			}
+		}
+	}
+	return nil
+}
+
+// del deletes a server already in maintenance, or keeps it for later while connections remain.
+func (r *Runtime) del(ctx context.Context, id string) {
+	out, err := r.Do(ctx, "del server "+id)
+	if err != nil || !replyDeleted.matches(out) {
+		r.pending = append(r.pending, id)
+	}
+}
+
+func (k reply) matches(out string) bool {
+	switch k {
+	case replyAdded:
+		return strings.HasPrefix(out, "New server registered")
+	case replyDeleted:
+		// "No such server": gone already, by a reload since.
+		return strings.HasPrefix(out, "Server deleted") || strings.HasPrefix(out, "No such server")
+	case replyAddr:
+		return strings.Contains(out, "changed from") || strings.Contains(out, "no need to change")
+	}
+	return out == ""
+}

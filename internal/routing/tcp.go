@@ -1,0 +1,85 @@
+package routing
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+)
+
+// tcpClaim is one workload asking for a TCP port.
+type tcpClaim struct {
+	w      *discovery.Workload
+	server Server
+}
+
+// assembleTCP makes one TCP service per port. Replicas (one Service) share the port; of two rival
+// services the one created first keeps it, so a newcomer can never take a port from a running
+// service, and the later one gets a problem.
+func assembleTCP(claims map[int][]tcpClaim) ([]TCPService, []Problem) {
+	services := []TCPService{}
+	var problems []Problem
+	for _, port := range slices.Sorted(maps.Keys(claims)) {
+		cs := claims[port]
+		first := map[string]tcpClaim{} // each service's earliest workload
+		for _, c := range cs {
+			if f, ok := first[c.w.Service]; !ok || compareClaims(c, f) < 0 {
+				first[c.w.Service] = c
+			}
+		}
+		owner := ""
+		for svc, c := range first {
+			if owner == "" || compareClaims(c, first[owner]) < 0 {
+				owner = svc
+			}
+		}
+		ts := TCPService{Port: port, Service: owner, Backend: Backend{Name: "tcp-" + strconv.Itoa(port), Proto: "tcp"}}
+		for _, c := range cs {
+			if c.w.Service == owner {
+				ts.Backend.Servers = append(ts.Backend.Servers, c.server)
+				continue
+			}
+			value, from, _ := c.w.Setting(SettingTCPPort)
+			problems = append(problems, newProblem(c.w, SettingTCPPort, from, value,
+				fmt.Sprintf("port %d is already served by service %q, which came first; left out of the TCP service", port, owner)))
+		}
+		ts.Backend.Servers = sortServers(ts.Backend.Servers)
+		nameServers(ts.Backend.Servers)
+		services = append(services, ts)
+	}
+	return services, problems
+}
+
+// compareClaims orders by creation, then by service and workload name, so that the outcome does
+// not depend on the order workloads were listed in.
+func compareClaims(a, b tcpClaim) int {
+	return cmp.Or(a.w.Created.Compare(b.w.Created), cmp.Compare(a.w.Service, b.w.Service),
+		cmp.Compare(a.w.Name, b.w.Name), cmp.Compare(a.w.ID, b.w.ID))
+}
+
+// nameServers gives each server of one backend a name: the workload's, made safe for HAProxy
+// ([A-Za-z0-9_.-]), with a suffix when two workloads would share one.
+func nameServers(ss []Server) {
+	taken := make(map[string]bool, len(ss))
+	for i := range ss {
+		base := strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-' {
+				return r
+			}
+			return '_'
+		}, ss[i].Workload)
+		if base == "" {
+			base = "server"
+		}
+		name := base
+		for n := 2; taken[name]; n++ {
+			name = base + "-" + strconv.Itoa(n)
+		}
+		taken[name] = true
+		ss[i].Name = name
+	}
+}
