@@ -95,7 +95,8 @@ func TestApplier(t *testing.T) {
 		{"pidfile", Config{Proxy: "nginx", CheckCmd: "none", ReloadPidfile: "/run/nginx.pid", ReloadSignal: "HUP"}, false, true, ""},
 		{"container", Config{Proxy: "nginx", ReloadContainer: "proxy", ReloadSignal: "USR1"}, true, true, ""},
 		{"container label", Config{Proxy: "nginx", ReloadContainerLabel: "role=proxy", ReloadSignal: "HUP"}, true, true, ""},
-		{"other proxy has no defaults", Config{Proxy: "haproxy", ReloadSignal: "HUP"}, false, false, ""},
+		{"haproxy defaults", Config{Proxy: "haproxy", HAProxySocket: "/run/haproxy/admin.sock", HAProxyRuntimeAPI: true}, true, true, ""},
+		{"no proxy, no defaults", Config{Proxy: "other"}, false, false, ""},
 		{"two reloads", Config{Proxy: "nginx", ReloadContainer: "p", ReloadContainerLabel: "k=v", ReloadSignal: "HUP"}, false, false, "choose one"},
 		{"bad signal", Config{Proxy: "nginx", ReloadSignal: "NOPE"}, false, false, "--reload-signal"},
 	}
@@ -115,6 +116,9 @@ func TestApplier(t *testing.T) {
 			}
 			if ap.Path != cfg.Out {
 				t.Errorf("Path = %q", ap.Path)
+			}
+			if (ap.Hot != nil) != (cfg.Proxy == "haproxy") {
+				t.Errorf("runtime API set %v, want it for haproxy only", ap.Hot != nil)
 			}
 			if (ap.Check != nil) != tt.wantCheck || (ap.Reload != nil) != tt.reload {
 				t.Errorf("check set %v (want %v), reload set %v (want %v)", ap.Check != nil, tt.wantCheck, ap.Reload != nil, tt.reload)

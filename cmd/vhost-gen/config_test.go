@@ -57,6 +57,9 @@ var allFlags = []flagCase{
 	{"resync", "30s", func(c *Config) any { return c.Resync }, 30 * time.Second},
 	{"log-level", "debug", func(c *Config) any { return c.LogLevel }, "debug"},
 	{"log-format", "json", func(c *Config) any { return c.LogFormat }, "json"},
+	{"haproxy-socket", "/run/hx.sock", func(c *Config) any { return c.HAProxySocket }, "/run/hx.sock"},
+	{"haproxy-runtime-api", "false", func(c *Config) any { return c.HAProxyRuntimeAPI }, false},
+	{"haproxy-stats", "8404", func(c *Config) any { return c.HAProxyStats }, "8404"},
 }
 
 var jsonFlag = flagCase{"json", "true", func(c *Config) any { return c.JSON }, true}
@@ -76,7 +79,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	for _, cmd := range []string{"watch", "render", "routes"} {
 		c := parse(t, cmd)
 		want := &Config{
-			Proxy: "nginx", Listen: "80", ReloadSignal: "HUP", Wait: "100ms:1s", AddressMode: "auto",
+			Proxy: "nginx", Listen: "80", Wait: "100ms:1s", AddressMode: "auto",
+			HAProxySocket: "/run/haproxy/admin.sock", HAProxyRuntimeAPI: true,
 			AdminAddr: "127.0.0.1:9180", Resync: 5 * time.Minute, LogLevel: "info", LogFormat: "text",
 			Sources:       listFlag{values: []string{"docker"}, fromEnv: true},
 			ProxyNetworks: listFlag{fromEnv: true},
