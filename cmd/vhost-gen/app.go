@@ -223,7 +223,10 @@ func (a *app) applier() (*apply.Applier, error) {
 	}
 	signal := a.cfg.ReloadSignal
 	if signal == "" {
-		signal = map[string]string{"nginx": "HUP", "haproxy": "USR2"}[a.cfg.Proxy]
+		signal = "HUP" // nginx's, and most daemons'
+		if a.cfg.Proxy == "haproxy" {
+			signal = "USR2" // the master's reload
+		}
 	}
 	sig, err := apply.ParseSignal(signal)
 	if err != nil {
