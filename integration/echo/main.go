@@ -2,7 +2,10 @@
 // into a FROM-scratch image. It answers every request with who it is, so that tests can tell
 // replicas apart.
 //
-// Environment: ECHO_PORTS (comma separated, default 80), ECHO_NAME (default: the hostname).
+// Environment: ECHO_PORTS (comma separated, default 80), ECHO_NAME (default: the hostname),
+// ECHO_TCP_PORTS (raw TCP: greets with "name=NAME\n", then echoes every line back),
+// ECHO_STOP_GRACE (a duration: on SIGTERM keep serving this long before shutting down, as an
+// application with a pre-stop delay does; default 0, stop at once).
 // "echo health" is a healthcheck command: it exits 0 when the first port answers; "echo unhealthy"
 // always exits 1. Docker runs --health-cmd through "/bin/sh -c", and a FROM-scratch image has no
 // shell, so the image also holds this binary as /bin/sh, which understands just those two.
@@ -11,6 +14,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -67,14 +72,43 @@ func main() {
 			}
 		}()
 	}
-	// Stop at once on SIGTERM, so that container stops and restarts are quick.
+	for _, p := range strings.Split(os.Getenv("ECHO_TCP_PORTS"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			go serveTCP(":"+p, name)
+		}
+	}
+	// Stop on SIGTERM, at once unless ECHO_STOP_GRACE says otherwise, so that container stops and
+	// restarts are quick.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
+	if grace, err := time.ParseDuration(os.Getenv("ECHO_STOP_GRACE")); err == nil {
+		time.Sleep(grace)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for _, s := range servers {
 		s.Shutdown(ctx)
+	}
+}
+
+// serveTCP greets each connection with the server's name and echoes lines back.
+func serveTCP(addr, name string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo:", err)
+		os.Exit(1)
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			fmt.Fprintf(c, "name=%s\n", name)
+			io.Copy(c, c)
+		}()
 	}
 }
 
