@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
@@ -70,6 +71,7 @@ func TestFromInspectFixtures(t *testing.T) {
 		want    discovery.Workload
 	}{
 		{"plain", discovery.Workload{
+			Service: "vhost-gen-echo:dev", Created: mustTime("2026-11-25T09:35:39.228603348Z"),
 			ID: "e79f2e545edc8b36a0ee12f1ce092e00707317a6db9a32fab4f99dac48220b44", Name: "vgt-plain", Source: "docker",
 			Labels:      withLabels(map[string]string{"VIRTUAL_PATH": "/api"}),
 			Env:         map[string]string{"VIRTUAL_HOST": "a.test", "VIRTUAL_PORT": "80", "ODD": "x=y"},
@@ -78,6 +80,7 @@ func TestFromInspectFixtures(t *testing.T) {
 			NetworkMode: "default", NodeAddress: node,
 		}},
 		{"published", discovery.Workload{
+			Service: "vhost-gen-echo:dev", Created: mustTime("2026-11-25T09:35:39.506354911Z"),
 			ID: "d1c08d93685258096b294f66675c38f6e9ddca37655492b851380624040d9a2c", Name: "vgt-published", Source: "docker",
 			Labels:   withLabels(nil),
 			Env:      map[string]string{"VIRTUAL_HOST": "pub.test", "ECHO_PORTS": "80,8080"},
@@ -93,6 +96,7 @@ func TestFromInspectFixtures(t *testing.T) {
 			NetworkMode: "default", NodeAddress: node,
 		}},
 		{"hostnet", discovery.Workload{
+			Service: "vhost-gen-echo:dev", Created: mustTime("2026-11-25T09:35:39.879581882Z"),
 			ID: "d1ed70c6eaa3b78d3b9bb271d41ad4ef6a84c6d0c92531bff8f90ff1236d1998", Name: "vgt-hostnet", Source: "docker",
 			Labels:      withLabels(nil),
 			Env:         map[string]string{"ECHO_PORTS": "18083", "VIRTUAL_HOST": "host.test", "VIRTUAL_PORT": "18083"},
@@ -100,6 +104,7 @@ func TestFromInspectFixtures(t *testing.T) {
 			NetworkMode: "host", NodeAddress: node,
 		}},
 		{"multinet", discovery.Workload{
+			Service: "vhost-gen-echo:dev", Created: mustTime("2026-11-25T09:35:40.101747283Z"),
 			ID: "e0a7f4535971e23120873f7c9b3e48baea02977326c4f57f2809c900edaff86b", Name: "vgt-multinet", Source: "docker",
 			Labels: withLabels(nil),
 			Env:    map[string]string{"VIRTUAL_HOST": "multi.test"},
@@ -111,6 +116,7 @@ func TestFromInspectFixtures(t *testing.T) {
 			NetworkMode: "vgt-front", NodeAddress: node,
 		}},
 		{"unhealthy", discovery.Workload{
+			Service: "vhost-gen-echo:dev", Created: mustTime("2026-11-25T09:35:40.559260273Z"),
 			ID: "7b75b3df321db2abaaec46c28a318ec1a231e889ce30c5c767242fca1abeff6d", Name: "vgt-unhealthy", Source: "docker",
 			Labels:      withLabels(nil),
 			Env:         map[string]string{"VIRTUAL_HOST": "sick.test"},
@@ -118,6 +124,7 @@ func TestFromInspectFixtures(t *testing.T) {
 			NetworkMode: "default", NodeAddress: node, Health: "unhealthy",
 		}},
 		{"starting", discovery.Workload{
+			Service: "vhost-gen-echo:dev", Created: mustTime("2026-11-25T09:35:40.851664393Z"),
 			ID: "0ff0ffbf180f0ddfe717f999de48cd93847ea0cafe26c632e58bfca3350840ba", Name: "vgt-starting", Source: "docker",
 			Labels:      withLabels(nil),
 			Env:         map[string]string{"VIRTUAL_HOST": "starting.test"},
@@ -286,4 +293,29 @@ func withPorts(ports nat.PortMap) *container.NetworkSettings {
 	ns := &container.NetworkSettings{}
 	ns.Ports = ports
 	return ns
+}
+
+func mustTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestServiceOf(t *testing.T) {
+	tests := []struct {
+		labels map[string]string
+		image  string
+		want   string
+	}{
+		{map[string]string{"com.docker.swarm.service.name": "shop", "com.docker.compose.service": "web"}, "img", "shop"},
+		{map[string]string{"com.docker.compose.project": "p", "com.docker.compose.service": "db"}, "img", "p_db"},
+		{nil, "mysql:8", "mysql:8"},
+	}
+	for _, tt := range tests {
+		if got := serviceOf(tt.labels, tt.image); got != tt.want {
+			t.Errorf("serviceOf(%v, %q) = %q, want %q", tt.labels, tt.image, got, tt.want)
+		}
+	}
 }

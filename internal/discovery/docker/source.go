@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
+	"golang.org/x/sys/unix"
 
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 )
@@ -44,12 +46,17 @@ type Source struct {
 	// cache remembers, per running container, the list entry it was last inspected at, so that a
 	// resync inspects only containers that are new or changed.
 	cache map[string]cached
+	// stopping are containers sent their stop signal: out of rotation until they die, or start
+	// again, so that requests go to the others while they finish what they are serving.
+	stopping map[string]bool
 }
 
 type cached struct {
 	fingerprint string
 	workload    discovery.Workload
 	ok          bool
+	// stopSignal is the container's stop signal, as a number ("15"), as kill events carry it.
+	stopSignal string
 }
 
 // New returns a source reading from cli.
@@ -60,7 +67,7 @@ func New(cli *client.Client, opt Options) *Source {
 	if opt.Resync <= 0 {
 		opt.Resync = 5 * time.Minute
 	}
-	return &Source{cli: cli, opt: opt, cache: map[string]cached{}}
+	return &Source{cli: cli, opt: opt, cache: map[string]cached{}, stopping: map[string]bool{}}
 }
 
 // Name implements discovery.Source.
@@ -77,7 +84,7 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	s.mu.Lock()
-	old := s.cache
+	old, stopping := s.cache, maps.Clone(s.stopping)
 	s.mu.Unlock()
 	fresh := make(map[string]cached, len(list))
 	var out []discovery.Workload
@@ -85,25 +92,29 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 		fp := fingerprint(&list[i])
 		c, hit := old[list[i].ID]
 		if !hit || c.fingerprint != fp {
-			w, ok, err := s.inspect(ctx, list[i].ID)
-			if err != nil {
+			var err error
+			if c, err = s.inspect(ctx, list[i].ID); err != nil {
 				if cerrdefs.IsNotFound(err) {
 					continue // gone since the list
 				}
 				return nil, err
 			}
-			c = cached{fingerprint: fp, workload: w, ok: ok}
-			if ok {
-				c.fingerprint = workloadFingerprint(&w)
+			if !c.ok {
+				c.fingerprint = fp
 			}
 		}
 		fresh[list[i].ID] = c
-		if c.ok {
+		if c.ok && !stopping[list[i].ID] {
 			out = append(out, c.workload)
 		}
 	}
 	s.mu.Lock()
 	s.cache = fresh
+	for id := range s.stopping {
+		if _, running := fresh[id]; !running {
+			delete(s.stopping, id)
+		}
+	}
 	s.mu.Unlock()
 	return out, nil
 }
@@ -176,13 +187,18 @@ func healthOf(status string) string {
 	return discovery.HealthNone
 }
 
-func (s *Source) inspect(ctx context.Context, id string) (discovery.Workload, bool, error) {
+// inspect reads one container into a cache entry; an entry that is ok has its fingerprint.
+func (s *Source) inspect(ctx context.Context, id string) (cached, error) {
 	c, err := s.cli.ContainerInspect(ctx, id)
 	if err != nil {
-		return discovery.Workload{}, false, fmt.Errorf("inspect container %.12s: %w", id, err)
+		return cached{}, fmt.Errorf("inspect container %.12s: %w", id, err)
 	}
 	w, ok := FromInspect(&c, s.opt.NodeAddress)
-	return w, ok, nil
+	e := cached{workload: w, ok: ok, stopSignal: stopSignal(c.Config)}
+	if ok {
+		e.fingerprint = workloadFingerprint(&w)
+	}
+	return e, nil
 }
 
 // eventFilters ask the engine only for the events that can change routing.
@@ -192,7 +208,7 @@ func eventFilters() filters.Args {
 		filters.Arg("type", string(events.NetworkEventType)),
 		filters.Arg("event", "start"), filters.Arg("event", "die"), filters.Arg("event", "destroy"),
 		filters.Arg("event", "pause"), filters.Arg("event", "unpause"), filters.Arg("event", "rename"),
-		filters.Arg("event", "health_status"),
+		filters.Arg("event", "health_status"), filters.Arg("event", "kill"),
 		filters.Arg("event", "connect"), filters.Arg("event", "disconnect"),
 	)
 }
@@ -296,11 +312,32 @@ func (s *Source) handle(ctx context.Context, m events.Message, out chan<- discov
 		s.opt.OnEvent(action)
 	}
 	remove := discovery.Update{Source: SourceName, Removed: []string{id}}
-	if action == "die" || action == "destroy" {
+	switch action {
+	case "die", "destroy":
 		s.forget(id)
 		return send(ctx, out, remove) // a dead container needs no inspect to know it is gone
+	case "kill":
+		// The stop signal is the first sign of a stop: leave the rotation now, before the process
+		// exits, at no API cost. Other signals (a HUP to reload the app) change nothing.
+		if !s.stops(id, m.Actor.Attributes["signal"]) {
+			return nil
+		}
+		s.mu.Lock()
+		s.stopping[id] = true
+		s.mu.Unlock()
+		return send(ctx, out, remove)
+	case "start", "unpause":
+		s.mu.Lock()
+		delete(s.stopping, id)
+		s.mu.Unlock()
 	}
-	w, ok, err := s.inspect(ctx, id)
+	s.mu.Lock()
+	stopping := s.stopping[id]
+	s.mu.Unlock()
+	if stopping {
+		return nil // a health check or network change while it stops: it stays out
+	}
+	c, err := s.inspect(ctx, id)
 	switch {
 	case cerrdefs.IsNotFound(err):
 		s.forget(id)
@@ -308,17 +345,44 @@ func (s *Source) handle(ctx context.Context, m events.Message, out chan<- discov
 	case err != nil:
 		return err
 	}
-	c := cached{workload: w, ok: ok} // not ok: no fingerprint, so the next resync looks again
-	if ok {
-		c.fingerprint = workloadFingerprint(&w)
-	}
 	s.mu.Lock()
-	s.cache[id] = c
+	s.cache[id] = c // not ok: no fingerprint, so the next resync looks again
 	s.mu.Unlock()
-	if !ok {
+	if !c.ok {
 		return send(ctx, out, remove)
 	}
-	return send(ctx, out, discovery.Update{Source: SourceName, Workloads: []discovery.Workload{w}})
+	return send(ctx, out, discovery.Update{Source: SourceName, Workloads: []discovery.Workload{c.workload}})
+}
+
+// stops reports whether a kill event's signal stops the container: TERM, KILL, INT, QUIT, or the
+// container's own stop signal.
+func (s *Source) stops(id, signal string) bool {
+	switch signal {
+	case "15", "9", "2", "3":
+		return true
+	}
+	s.mu.Lock()
+	c, known := s.cache[id]
+	s.mu.Unlock()
+	return known && c.stopSignal != "" && c.stopSignal == signal
+}
+
+// stopSignal is a container's configured stop signal as a number, "" for the default (TERM).
+func stopSignal(cfg *container.Config) string {
+	if cfg == nil || cfg.StopSignal == "" {
+		return ""
+	}
+	name := strings.ToUpper(cfg.StopSignal)
+	if n, err := strconv.Atoi(name); err == nil {
+		return strconv.Itoa(n)
+	}
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if n := unix.SignalNum(name); n != 0 {
+		return strconv.Itoa(int(n))
+	}
+	return ""
 }
 
 // matches applies the label filter to a container event's attributes, which carry its labels.
@@ -334,6 +398,7 @@ func (s *Source) matches(attrs map[string]string) bool {
 func (s *Source) forget(id string) {
 	s.mu.Lock()
 	delete(s.cache, id)
+	delete(s.stopping, id)
 	s.mu.Unlock()
 }
 

@@ -138,7 +138,7 @@ func TestEventFilters(t *testing.T) {
 	if want := []string{"container", "network"}; !slices.Equal(types, want) {
 		t.Errorf("type filter = %v, want %v", types, want)
 	}
-	for _, ev := range []string{"start", "die", "destroy", "pause", "unpause", "rename", "health_status", "connect", "disconnect"} {
+	for _, ev := range []string{"start", "die", "destroy", "pause", "unpause", "rename", "health_status", "kill", "connect", "disconnect"} {
 		if !f.ExactMatch("event", ev) {
 			t.Errorf("event %q not asked for", ev)
 		}
@@ -486,5 +486,66 @@ func TestListFixtureShape(t *testing.T) {
 	b, _ := json.Marshal(loadList(t))
 	if err := json.Unmarshal(b, &raw); err != nil || len(raw) != 7 {
 		t.Fatalf("list.json: %d entries, err %v", len(raw), err)
+	}
+}
+
+// The stop signal takes a container out of rotation at once, without an API call; events while it
+// stops do not bring it back, and neither does a resync; it comes back when it starts again.
+func TestHandleKillDrains(t *testing.T) {
+	e := newFakeEngine(t)
+	s := New(e.client(), Options{Log: quiet})
+	ctx := context.Background()
+	if _, err := s.List(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan discovery.Update, 4)
+	before := e.inspects()
+
+	// A reload signal to the application changes nothing.
+	if err := s.handle(ctx, containerEvent("kill", plainID, map[string]string{"signal": "1"}), out); err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := recv(t, out); ok {
+		t.Errorf("kill -s HUP sent %+v, want nothing", u)
+	}
+	if err := s.handle(ctx, containerEvent("kill", plainID, map[string]string{"signal": "15"}), out); err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := recv(t, out); !ok || !slices.Equal(u.Removed, []string{plainID}) || len(u.Workloads) != 0 {
+		t.Errorf("kill -s TERM: update = %+v (sent %v), want a removal", u, ok)
+	}
+	if err := s.handle(ctx, containerEvent("health_status", plainID, nil), out); err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := recv(t, out); ok {
+		t.Errorf("health_status while stopping sent %+v, want nothing", u)
+	}
+	if e.inspects() != before {
+		t.Errorf("kill and events while stopping inspected %d times, want 0", e.inspects()-before)
+	}
+	ws, err := s.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(names(ws), "vgt-plain") {
+		t.Error("a resync brought back a stopping container")
+	}
+	if err := s.handle(ctx, containerEvent("start", plainID, nil), out); err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := recv(t, out); !ok || len(u.Workloads) != 1 {
+		t.Errorf("start after a stop: update = %+v (sent %v), want the workload back", u, ok)
+	}
+}
+
+func TestStopSignal(t *testing.T) {
+	tests := map[string]string{"": "", "SIGWINCH": "28", "winch": "28", "SIGUSR1": "10", "3": "3", "NOPE": ""}
+	for in, want := range tests {
+		if got := stopSignal(&container.Config{StopSignal: in}); got != want {
+			t.Errorf("stopSignal(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := stopSignal(nil); got != "" {
+		t.Errorf("stopSignal(nil) = %q", got)
 	}
 }
