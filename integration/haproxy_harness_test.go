@@ -62,9 +62,18 @@ frontend http
 	})
 }
 
-// master sends one command to HAProxy's master CLI.
+// master sends one command to HAProxy's master CLI. While the master re-executes itself for a
+// reload its socket refuses or drops connections for a moment: that is retried.
 func (e *env) master(cmd string) (string, error) {
-	return unixCommand(filepath.Join(e.dir, "master.sock"), cmd)
+	var out string
+	var err error
+	for range 20 {
+		if out, err = unixCommand(filepath.Join(e.dir, "master.sock"), cmd); err == nil && out != "" {
+			return out, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return out, err
 }
 
 // runtimeAPI sends one command to HAProxy's runtime API (the worker's stats socket).

@@ -370,29 +370,37 @@ func (a *app) routes(ctx context.Context, stdout io.Writer) error {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			ProxyNetworks []string          `json:"proxyNetworks"`
-			Sites         []routing.Site    `json:"sites"`
-			Problems      []routing.Problem `json:"problems"`
-		}{t.ProxyNetworks, t.Sites, t.Problems})
+			ProxyNetworks []string             `json:"proxyNetworks"`
+			Sites         []routing.Site       `json:"sites"`
+			TCP           []routing.TCPService `json:"tcp"`
+			Problems      []routing.Problem    `json:"problems"`
+		}{t.ProxyNetworks, t.Sites, t.TCP, t.Problems})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tPATH\tBACKEND\tSERVERS")
 	for _, s := range t.Sites {
 		for _, r := range s.Routes {
-			servers := make([]string, len(r.Backend.Servers))
-			for i, sv := range r.Backend.Servers {
-				servers[i] = fmt.Sprintf("%s (%s, weight %d)", sv.Address, sv.Workload, sv.Weight)
-			}
 			path := r.Path
 			if r.Dest != "" {
 				path += " -> " + r.Dest
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s://%s\t%s\n", s.Host, path, r.Backend.Proto, r.Backend.Name, strings.Join(servers, ", "))
+			fmt.Fprintf(tw, "%s\t%s\t%s://%s\t%s\n", s.Host, path, r.Backend.Proto, r.Backend.Name, serverList(r.Backend.Servers))
 		}
+	}
+	for _, ts := range t.TCP {
+		fmt.Fprintf(tw, "tcp :%d\t\t%s (%s)\t%s\n", ts.Port, ts.Backend.Name, ts.Service, serverList(ts.Backend.Servers))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	a.printProblems(t)
 	return nil
+}
+
+func serverList(ss []routing.Server) string {
+	out := make([]string, len(ss))
+	for i, sv := range ss {
+		out[i] = fmt.Sprintf("%s (%s, weight %d)", sv.Address, sv.Workload, sv.Weight)
+	}
+	return strings.Join(out, ", ")
 }

@@ -46,19 +46,20 @@ func (s *State) SetApply(err error, at time.Time) {
 }
 
 type routesDoc struct {
-	Generation    uint64            `json:"generation"`
-	LastApply     *time.Time        `json:"lastApply,omitempty"`
-	LastError     string            `json:"lastError,omitempty"`
-	ProxyNetworks []string          `json:"proxyNetworks"`
-	Sites         []routing.Site    `json:"sites"`
-	Problems      []routing.Problem `json:"problems"`
+	Generation    uint64               `json:"generation"`
+	LastApply     *time.Time           `json:"lastApply,omitempty"`
+	LastError     string               `json:"lastError,omitempty"`
+	ProxyNetworks []string             `json:"proxyNetworks"`
+	Sites         []routing.Site       `json:"sites"`
+	TCP           []routing.TCPService `json:"tcp"`
+	Problems      []routing.Problem    `json:"problems"`
 }
 
 func (s *State) doc() routesDoc {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := routesDoc{Generation: s.generation, LastError: s.lastErr, ProxyNetworks: s.table.ProxyNetworks,
-		Sites: s.table.Sites, Problems: s.table.Problems}
+		Sites: s.table.Sites, TCP: s.table.TCP, Problems: s.table.Problems}
 	if !s.lastAt.IsZero() {
 		at := s.lastAt
 		d.LastApply = &at
@@ -68,6 +69,9 @@ func (s *State) doc() routesDoc {
 	}
 	if d.Problems == nil {
 		d.Problems = []routing.Problem{}
+	}
+	if d.TCP == nil {
+		d.TCP = []routing.TCPService{}
 	}
 	return d
 }

@@ -62,8 +62,7 @@ func parse(cfg []byte) (parsed, error) {
 				return parsed{}, fmt.Errorf("line %d: %w", n+1, err)
 			}
 			cur.servers = append(cur.servers, s)
-			skel.WriteString("\x00server " + cur.name + "\n") // where a server was, not which
-			continue
+			continue // the skeleton holds no server lines, so scaling does not change it
 		}
 		if cur != nil && len(fields) > 1 && fields[0] == "cookie" && contains(fields[2:], "dynamic") {
 			cur.dynamicCookie = true
