@@ -8,10 +8,17 @@ import (
 )
 
 // BenchmarkStartToFirst200 measures convergence as a user sees it: from `docker run` returning
-// (the container is started) to the first 200 through nginx, with the default debounce (100ms:1s).
+// (the container is started) to the first 200 through the proxy, with the default debounce
+// (100ms:1s), once per proxy (sub-benchmarks nginx and haproxy).
 // Run it with a fixed count: go test -run '^$' -bench StartToFirst200 -benchtime 20x ./integration/
 func BenchmarkStartToFirst200(b *testing.B) {
-	e := newEnv(b, "--proxy-networks", "bridge", "--wait", "100ms:1s")
+	for _, proxy := range proxies {
+		b.Run(proxy, func(b *testing.B) { startToFirst200(b, proxy) })
+	}
+}
+
+func startToFirst200(b *testing.B, proxy string) {
+	e := newProxyEnv(b, proxy, nil, "--proxy-networks", "bridge", "--wait", "100ms:1s")
 	var afterRun, total []time.Duration
 	i := 0
 	for b.Loop() {

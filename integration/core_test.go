@@ -27,8 +27,11 @@ func twoHostsAndUnknownHost(t *testing.T, proxy string) {
 }
 
 func TestSeveralHostsAndEmptyEntries(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--proxy-networks", "bridge")
+	forEachProxy(t, severalHostsAndEmptyEntries)
+}
+
+func severalHostsAndEmptyEntries(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--proxy-networks", "bridge")
 	e.run("multi", "-e", fmt.Sprintf("VIRTUAL_HOST= %s, ,%s,,", e.host("one"), e.host("two")))
 	e.waitBody(e.host("one"), "/", "name=multi")
 	e.waitBody(e.host("two"), "/", "name=multi")
@@ -38,8 +41,11 @@ func TestSeveralHostsAndEmptyEntries(t *testing.T) {
 }
 
 func TestPortSelection(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--proxy-networks", "bridge")
+	forEachProxy(t, portSelection)
+}
+
+func portSelection(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--proxy-networks", "bridge")
 	e.run("single", "-e", "VIRTUAL_HOST="+e.host("single"), "-e", "ECHO_PORTS=8080", "--expose", "8080")
 	e.run("with80", "-e", "VIRTUAL_HOST="+e.host("with80"), "-e", "ECHO_PORTS=80,8080", "--expose", "80", "--expose", "8080")
 	e.run("chosen", "-e", "VIRTUAL_HOST="+e.host("chosen"), "-e", "ECHO_PORTS=80,9000", "--expose", "80", "--expose", "9000", "-e", "VIRTUAL_PORT=9000")
@@ -61,9 +67,12 @@ func TestPortSelection(t *testing.T) {
 // TestNetworks: the proxy is on net a and b; each backend gets one server, on the first network
 // (by name) it shares with the proxy; a backend only on c is a problem and breaks nothing else.
 func TestNetworks(t *testing.T) {
-	t.Parallel()
+	forEachProxy(t, networks)
+}
+
+func networks(t *testing.T, proxy string) {
 	a, b, c := "a", "b", "c"
-	e := newEnv(t, "--proxy-networks", "") // set below, once the networks exist
+	e := newProxyEnv(t, proxy, nil, "--proxy-networks", "") // set below, once the networks exist
 	na, nb, nc := e.network(a), e.network(b), e.network(c)
 	e.stopVhostGen()
 	e.startVhostGen("--proxy-networks", na+","+nb)
@@ -103,8 +112,11 @@ func TestNetworks(t *testing.T) {
 }
 
 func TestStartStopLive(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--proxy-networks", "bridge")
+	forEachProxy(t, startStopLive)
+}
+
+func startStopLive(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--proxy-networks", "bridge")
 	h := e.host("live")
 	e.waitStatus(h, "/", 503)
 	e.run("live", "-e", "VIRTUAL_HOST="+h)
@@ -139,13 +151,16 @@ func pathRouting(t *testing.T, proxy string) {
 }
 
 func TestReplicasLoadBalanced(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--proxy-networks", "bridge")
+	forEachProxy(t, replicasLoadBalanced)
+}
+
+func replicasLoadBalanced(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--proxy-networks", "bridge")
 	h := e.host("web")
 	for i := 1; i <= 3; i++ {
 		e.run(fmt.Sprintf("web%d", i), "-e", "VIRTUAL_HOST="+h)
 	}
-	// Round robin: once nginx has the three servers, 30 requests reach each of them.
+	// Round robin: once the proxy has the three servers, 30 requests reach each of them.
 	e.waitFor("every replica to answer", func() error {
 		seen := e.names(h, 30)
 		for i := 1; i <= 3; i++ {
@@ -161,8 +176,11 @@ func TestReplicasLoadBalanced(t *testing.T) {
 // never reloads. The debounce (2s) covers the restart's stop-to-start gap; a network of its own
 // keeps other tests' containers from taking the address while it is stopped.
 func TestRestartNoReload(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--wait", "2s:10s")
+	forEachProxy(t, restartNoReload)
+}
+
+func restartNoReload(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--wait", "2s:10s")
 	net := e.network("own")
 	e.stopVhostGen()
 	e.startVhostGen("--wait", "2s:10s", "--proxy-networks", net)
@@ -170,6 +188,10 @@ func TestRestartNoReload(t *testing.T) {
 	e.run("steady", "-e", "VIRTUAL_HOST="+h, "--network", net)
 	e.waitBody(h, "/", "name=steady")
 	before, reloads := e.config(), e.reloads()
+	masterReloads := 0
+	if proxy == "haproxy" {
+		masterReloads = e.masterReloads()
+	}
 	for range 5 {
 		e.docker("restart", "-t", "1", e.name("steady"))
 	}
@@ -186,11 +208,19 @@ func TestRestartNoReload(t *testing.T) {
 	if got := e.reloads(); got != reloads {
 		t.Errorf("reloads went from %v to %v across 5 restarts, want no reload", reloads, got)
 	}
+	if proxy == "haproxy" {
+		if got := e.masterReloads(); got != masterReloads {
+			t.Errorf("HAProxy's master reloaded %d times across 5 restarts, want none", got-masterReloads)
+		}
+	}
 }
 
 func TestInvalidNextToValid(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--proxy-networks", "bridge")
+	forEachProxy(t, invalidNextToValid)
+}
+
+func invalidNextToValid(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--proxy-networks", "bridge")
 	e.run("good", "-e", "VIRTUAL_HOST="+e.host("good"))
 	e.run("inject", "-e", "VIRTUAL_HOST="+e.host("bad")+"; include /etc/passwd")
 	e.run("badport", "-e", "VIRTUAL_HOST="+e.host("badport"), "-e", "VIRTUAL_PORT=80; return 200")
@@ -219,7 +249,8 @@ func TestInvalidNextToValid(t *testing.T) {
 }
 
 // TestOneInspectPerEvent counts Docker API calls: after the initial list, each container event
-// costs at most one inspect, and nothing is listed again.
+// costs at most one inspect, and nothing is listed again. It runs once, against nginx: the Docker
+// side of vhost-gen does not depend on the proxy.
 func TestOneInspectPerEvent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "--proxy-networks", "bridge")
@@ -254,8 +285,11 @@ func TestOneInspectPerEvent(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--proxy-networks", "bridge")
+	forEachProxy(t, health)
+}
+
+func health(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--proxy-networks", "bridge")
 	e.run("healthy", "-e", "VIRTUAL_HOST="+e.host("healthy"), "--health-cmd", "/echo health", "--health-interval", "500ms")
 	e.run("sick", "-e", "VIRTUAL_HOST="+e.host("sick"), "--health-cmd", "/echo unhealthy", "--health-interval", "500ms", "--health-retries", "1")
 	e.waitBody(e.host("healthy"), "/", "name=healthy")
@@ -271,8 +305,11 @@ func TestHealth(t *testing.T) {
 }
 
 func TestHostPortAndHostNetwork(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "--address-mode", "host-port")
+	forEachProxy(t, hostPortAndHostNetwork)
+}
+
+func hostPortAndHostNetwork(t *testing.T, proxy string) {
+	e := newProxyEnv(t, proxy, nil, "--address-mode", "host-port")
 	pub, hostNet := freePort(t), freePort(t)
 	e.run("published", "-e", "VIRTUAL_HOST="+e.host("published"), "-p", fmt.Sprintf("127.0.0.1:%d:80", pub))
 	e.run("hostnet", "-e", "VIRTUAL_HOST="+e.host("hostnet"), "--network", "host",
@@ -291,15 +328,40 @@ func TestHostPortAndHostNetwork(t *testing.T) {
 	})
 }
 
-// TestCheckFailureKeepsLiveConfig: a template that renders a config nginx rejects never reaches
-// the live file; the error carries nginx's own message; a later good render is applied.
+// TestCheckFailureKeepsLiveConfig: a template that renders a config the proxy's check rejects
+// (nginx -t, haproxy -c) never reaches the live file; the error carries the proxy's own message;
+// a later good render is applied.
 func TestCheckFailureKeepsLiveConfig(t *testing.T) {
-	t.Parallel()
-	tmpl := t.TempDir() + "/bad.tmpl"
-	writeFile(t, tmpl, `{{ range .Sites }}{{ if hasPrefix "broken" .Host }}this_is_not_a_directive;{{ end }}{{ end }}
+	forEachProxy(t, checkFailureKeepsLiveConfig)
+}
+
+// badTemplates render a valid config, except for a site whose host starts with "broken": then a
+// directive the proxy does not know, which its check reports with the message given.
+var badTemplates = map[string]struct{ text, message string }{
+	"nginx": {`{{ range .Sites }}{{ if hasPrefix "broken" .Host }}this_is_not_a_directive;{{ end }}{{ end }}
 server { listen {{ .Listen }}; {{ range .Sites }}location = /{{ .Host }} { return 200 "{{ .Host }}"; }{{ end }} }
-`)
-	e := newEnv(t, "--template", tmpl)
+`, "unknown directive"},
+	"haproxy": {`global
+    stats socket {{ .Runtime }} mode 600 level admin expose-fd listeners
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend http
+    bind {{ bindAddr .Listen }}
+{{- range .Sites }}{{ if hasPrefix "broken" .Host }}
+    this_is_not_a_keyword{{ end }}
+    http-request return status 200 content-type text/plain string "{{ .Host }}" if { path /{{ .Host }} }
+{{- end }}
+    http-request return status 404
+`, "unknown keyword 'this_is_not_a_keyword'"},
+}
+
+func checkFailureKeepsLiveConfig(t *testing.T, proxy string) {
+	tmpl := t.TempDir() + "/bad.tmpl"
+	writeFile(t, tmpl, badTemplates[proxy].text)
+	e := newProxyEnv(t, proxy, nil, "--template", tmpl)
 	// Host networking gives these containers an address without a shared network; each needs a
 	// port of its own.
 	e.run("fine", "-e", "VIRTUAL_HOST="+e.host("fine"), "--network", "host", "-e", fmt.Sprintf("ECHO_PORTS=%d", freePort(t)))
@@ -315,12 +377,13 @@ server { listen {{ .Listen }}; {{ range .Sites }}location = /{{ .Host }} { retur
 	if e.config() != good {
 		t.Errorf("the live config changed after a failed check")
 	}
-	if !strings.Contains(e.vgLog.String(), "unknown directive") {
-		t.Errorf("the log should carry nginx's message:\n%s", e.vgLog.String())
+	if msg := badTemplates[proxy].message; !strings.Contains(e.vgLog.String(), msg) {
+		t.Errorf("the log should carry %s's message (%q):\n%s", proxy, msg, e.vgLog.String())
 	}
 	if code, _ := httpGet("http://"+e.admin+"/healthz", ""); code != 503 {
 		t.Errorf("/healthz after a failed apply: %d, want 503", code)
 	}
+	e.waitBody("", "/"+e.host("fine"), e.host("fine")) // the proxy still serves the last good config
 	e.docker("rm", "-f", e.name("breaker"))
 	e.waitFor("recovery", func() error {
 		if code, body := httpGet("http://"+e.admin+"/healthz", ""); code != 200 {
@@ -330,6 +393,8 @@ server { listen {{ .Listen }}; {{ range .Sites }}location = /{{ .Host }} { retur
 	})
 }
 
+// TestRenderAndRoutesCommands runs once, against nginx: it tests the one-shot render and routes
+// commands, which do not talk to the running proxy.
 func TestRenderAndRoutesCommands(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "--proxy-networks", "bridge")

@@ -19,12 +19,12 @@ func bindAddr(listen string) string {
 }
 
 // bindPort is port on the host part of the HTTP listen setting: TCP services listen where HTTP
-// does.
+// does. HAProxy reads the address as everything before the last ':', so an IPv6 address may come
+// with or without brackets ("[::1]:80", "::1:80").
 func bindPort(listen string, port int) string {
-	host, _, err := net.SplitHostPort(bindAddr(listen))
-	if err != nil {
-		host = ""
-	}
+	addr := bindAddr(listen)
+	host := addr[:strings.LastIndexByte(addr, ':')]
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,51 +30,121 @@ func renderScenario(t testing.TB, r *Renderer, ws []discovery.Workload) []byte {
 	return out
 }
 
-// TestGoldenNginx compares every scenario with its golden file, and passes each golden file
-// through the real `nginx -t`.
-func TestGoldenNginx(t *testing.T) {
-	r, err := Load("nginx", "")
+// proxyCase is one shipped template and what vhost-gen would run it with: the routing and
+// render options, and the real proxy's check.
+type proxyCase struct {
+	name, binary, ext string
+	routing           routing.Options
+	render            Options
+	check             apply.CheckFunc
+}
+
+var proxies = []proxyCase{
+	{name: "nginx", binary: "nginx", ext: ".conf", routing: opts, render: Options{Listen: "80"}, check: apply.NginxCheck("nginx")},
+	{name: "haproxy", binary: "haproxy", ext: ".cfg",
+		routing: routing.Options{ProxyNetworks: []string{"frontend"}, TCP: true, ReservedPorts: map[int]string{80: "--listen", 8404: "--haproxy-stats"}},
+		render:  Options{Listen: "80", Runtime: "/run/haproxy/admin.sock", Stats: "127.0.0.1:8404"},
+		check:   haproxyCheck},
+}
+
+// haproxyCheck is stricter than vhost-gen's own check (haproxy -c -q): a warning fails too, and
+// HAProxy's messages are kept for the test's output.
+func haproxyCheck(ctx context.Context, file string) error {
+	if err := apply.Run(ctx, []string{"haproxy", "-dW", "-c", "-f", file}); err != nil {
+		return err
+	}
+	return apply.HAProxyCheck("haproxy")(ctx, file)
+}
+
+// requireBinary fails (never skips) when the real proxy is missing: the goldens are only worth
+// something if the proxy itself accepts them.
+func requireBinary(t testing.TB, binary string) {
+	t.Helper()
+	if _, err := exec.LookPath(binary); err != nil {
+		t.Fatalf("%s is not installed: these tests check every rendered config with the real %s and never skip; install it (apt-get install %s, or make test): %v", binary, binary, binary, err)
+	}
+}
+
+func (p proxyCase) renderScenario(t testing.TB, r *Renderer, ws []discovery.Workload) []byte {
+	t.Helper()
+	out, err := r.Render(NewData(routing.Build(ws, p.routing), p.render))
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := apply.NginxCheck("nginx")
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			got := renderScenario(t, r, sc.workloads)
-			golden := filepath.Join("testdata", "golden", "nginx", sc.name+".conf")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
+	return out
+}
+
+// TestGolden compares every scenario, rendered by every shipped template, with its golden file
+// (testdata/golden/PROXY/SCENARIO.EXT), and passes each golden file through the real proxy's
+// check (nginx -t, haproxy -c).
+func TestGolden(t *testing.T) {
+	for _, p := range proxies {
+		t.Run(p.name, func(t *testing.T) {
+			requireBinary(t, p.binary)
+			r, err := Load(p.name, "")
 			if err != nil {
-				t.Fatalf("%v (run go test ./internal/render -update to create it)", err)
+				t.Fatal(err)
 			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("rendered config differs from %s (run with -update if the change is intended):\n%s", golden, got)
-			}
-			if err := check(context.Background(), golden); err != nil {
-				t.Errorf("nginx -t rejects %s: %v", golden, err)
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) {
+					got := p.renderScenario(t, r, sc.workloads)
+					golden := filepath.Join("testdata", "golden", p.name, sc.name+p.ext)
+					if *update {
+						if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+							t.Fatal(err)
+						}
+						if err := os.WriteFile(golden, got, 0o644); err != nil {
+							t.Fatal(err)
+						}
+					}
+					want, err := os.ReadFile(golden)
+					if err != nil {
+						t.Fatalf("%v (run go test ./internal/render -update to create it)", err)
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("rendered config differs from %s (run with -update if the change is intended):\n%s", golden, got)
+					}
+					if err := p.check(context.Background(), golden); err != nil {
+						t.Errorf("%s rejects %s: %v", p.binary, golden, err)
+					}
+				})
 			}
 		})
 	}
 }
 
+// TestGoldenFilesHaveScenarios: a scenario that was renamed or removed leaves no stale golden.
+func TestGoldenFilesHaveScenarios(t *testing.T) {
+	for _, p := range proxies {
+		files, err := filepath.Glob(filepath.Join("testdata", "golden", p.name, "*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			name := strings.TrimSuffix(filepath.Base(f), p.ext)
+			if !slices.ContainsFunc(scenarios, func(sc scenario) bool { return sc.name == name && filepath.Ext(f) == p.ext }) {
+				t.Errorf("%s has no scenario: delete it", f)
+			}
+		}
+	}
+}
+
 // TestDeterministic renders every scenario in many orders: the bytes never change.
 func TestDeterministic(t *testing.T) {
-	r, err := Load("nginx", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, sc := range scenarios {
-		want := renderScenario(t, r, sc.workloads)
-		for range 50 {
-			ws := slices.Clone(sc.workloads)
-			rng.Shuffle(len(ws), func(i, j int) { ws[i], ws[j] = ws[j], ws[i] })
-			if got := renderScenario(t, r, ws); !bytes.Equal(got, want) {
-				t.Fatalf("%s: a different order rendered different bytes", sc.name)
+	for _, p := range proxies {
+		r, err := Load(p.name, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, sc := range scenarios {
+			want := p.renderScenario(t, r, sc.workloads)
+			for range 50 {
+				ws := slices.Clone(sc.workloads)
+				rng.Shuffle(len(ws), func(i, j int) { ws[i], ws[j] = ws[j], ws[i] })
+				if got := p.renderScenario(t, r, ws); !bytes.Equal(got, want) {
+					t.Fatalf("%s %s: a different order rendered different bytes", p.name, sc.name)
+				}
 			}
 		}
 	}
@@ -81,20 +152,26 @@ func TestDeterministic(t *testing.T) {
 
 // TestBadNeighbourNeverReachesConfig: values from the hostile containers appear nowhere.
 func TestBadNeighbourNeverReachesConfig(t *testing.T) {
-	r, _ := Load("nginx", "")
-	ws := scenarios[len(scenarios)-1].workloads
-	out := string(renderScenario(t, r, ws))
-	for _, bad := range []string{"passwd", "evil", "return 200", "lost.example.com", "a.example.com"} {
-		if strings.Contains(out, bad) {
-			t.Errorf("config contains %q from a rejected container:\n%s", bad, out)
+	ws := scenarioNamed("bad-neighbour").workloads
+	for _, p := range proxies {
+		r, _ := Load(p.name, "")
+		out := string(p.renderScenario(t, r, ws))
+		for _, bad := range []string{"passwd", "evil", "return 200", "lost.example.com", "a.example.com"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s config contains %q from a rejected container:\n%s", p.name, bad, out)
+			}
+		}
+		if !strings.Contains(out, "good.example.com") {
+			t.Errorf("%s: the valid neighbour is missing:\n%s", p.name, out)
+		}
+		table := routing.Build(ws, p.routing)
+		if len(table.Problems) != 4 {
+			t.Errorf("%s: want 4 problems, got %d: %v", p.name, len(table.Problems), table.Problems)
 		}
 	}
-	if !strings.Contains(out, "server_name good.example.com;") {
+	r, _ := Load("nginx", "")
+	if out := string(renderScenario(t, r, ws)); !strings.Contains(out, "server_name good.example.com;") {
 		t.Errorf("the valid neighbour is missing:\n%s", out)
-	}
-	table := routing.Build(ws, opts)
-	if len(table.Problems) != 4 {
-		t.Errorf("want 4 problems, got %d: %v", len(table.Problems), table.Problems)
 	}
 }
 
@@ -110,7 +187,7 @@ func TestUserTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.Render(NewData(routing.Build(scenarios[2].workloads, opts), Options{Listen: "8080"}))
+	got, err := r.Render(NewData(routing.Build(scenarioNamed("replicas").workloads, opts), Options{Listen: "8080"}))
 	if err != nil {
 		t.Fatal(err)
 	}
