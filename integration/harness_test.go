@@ -51,7 +51,7 @@ func setup() error {
 		return fmt.Errorf("scripts/env.sh (installs and starts dockerd and nginx): %w", err)
 	}
 	runID = strconv.FormatInt(time.Now().UnixNano()%1e8, 36)
-	removeLabelled(labelKey) // whatever an earlier, crashed run left behind
+	removeStale() // whatever an earlier, crashed run left behind
 	dir, err := os.MkdirTemp("", "vhost-gen-it-")
 	if err != nil {
 		return err
@@ -89,6 +89,31 @@ func buildEchoImage(dir string) error {
 		return fmt.Errorf("docker import echo: %v\n%s", err, out)
 	}
 	return nil
+}
+
+// removeStale removes test containers and networks older than an hour: left by a crashed run,
+// and never those of a run going on beside this one.
+func removeStale() {
+	for _, kind := range [][]string{{"ps", "-a"}, {"network", "ls"}} {
+		out, _ := exec.Command("docker", append(kind, "--filter", "label="+labelKey, "--format", "{{.ID}} {{.CreatedAt}}")...).Output()
+		var stale []string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			id, created, ok := strings.Cut(line, " ")
+			// The CLI prints "2006-01-02 15:04:05 -0700 MST", possibly with fractional seconds.
+			at, err := time.Parse("2006-01-02 15:04:05.999999999 -0700 MST", created)
+			if ok && err == nil && time.Since(at) > time.Hour {
+				stale = append(stale, id)
+			}
+		}
+		if len(stale) == 0 {
+			continue
+		}
+		if kind[0] == "ps" {
+			exec.Command("docker", append([]string{"rm", "-f"}, stale...)...).Run()
+		} else {
+			exec.Command("docker", append([]string{"network", "rm"}, stale...)...).Run()
+		}
+	}
 }
 
 // removeLabelled removes containers, then networks, with the label filter.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -153,12 +154,12 @@ func checkHAProxy(cfg *Config) error {
 			cfg.HAProxyStats = "127.0.0.1:" + v
 		}
 		host, port, err := net.SplitHostPort(cfg.HAProxyStats)
-		if n, perr := routing.ParsePort(port); err != nil || perr != nil || n == 0 || (host != "" && net.ParseIP(host) == nil) {
+		if n, perr := routing.ParsePort(port); err != nil || perr != nil || n == 0 || port != strings.TrimSpace(port) || (host != "" && net.ParseIP(host) == nil) {
 			return fmt.Errorf("--haproxy-stats %q: must be PORT or IP:PORT", v)
 		}
 	}
-	if s := cfg.HAProxySocket; s == "" || strings.ContainsAny(s, " \t\n\r\"'#\\") {
-		return fmt.Errorf("--haproxy-socket %q: must be a socket path without spaces, quotes or '#'", s)
+	if s := cfg.HAProxySocket; s == "" || strings.ContainsAny(s, " \t\n\r\"'#$\\") {
+		return fmt.Errorf("--haproxy-socket %q: must be a socket path without spaces, quotes, '$' or '#'", s)
 	}
 	return nil
 }
@@ -247,6 +248,8 @@ func (a *app) applier() (*apply.Applier, error) {
 		if ap.Reload, err = apply.CommandReload(a.cfg.ReloadCmd); err != nil {
 			return nil, err
 		}
+	case a.cfg.ReloadPidfile != "" && a.cfg.Proxy == "haproxy" && sig == syscall.SIGUSR2:
+		ap.Reload = apply.HAProxyMasterReload(a.cfg.ReloadPidfile, sig)
 	case a.cfg.ReloadPidfile != "":
 		ap.Reload = apply.PidfileReload(a.cfg.ReloadPidfile, sig)
 	case a.cfg.ReloadContainer != "" || a.cfg.ReloadContainerLabel != "":
@@ -257,7 +260,7 @@ func (a *app) applier() (*apply.Applier, error) {
 		ap.Reload, _ = apply.CommandReload("nginx -s reload")
 	case a.cfg.Proxy == "haproxy":
 		// The master re-reads the file and starts new workers; old ones finish their connections.
-		ap.Reload = apply.PidfileReload("/run/haproxy.pid", sig)
+		ap.Reload = apply.HAProxyMasterReload("/run/haproxy.pid", sig)
 	}
 	if a.cfg.Proxy == "haproxy" && a.cfg.HAProxyRuntimeAPI {
 		rt := &haproxy.Runtime{Socket: a.cfg.HAProxySocket}

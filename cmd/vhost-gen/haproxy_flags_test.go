@@ -65,6 +65,9 @@ func TestCheckHAProxy(t *testing.T) {
 		{"", "/run/'a'.sock", "--haproxy-socket"},
 		{"", "/run/a#b.sock", "--haproxy-socket"},
 		{"", `/run/a\b.sock`, "--haproxy-socket"},
+		{"", "/run/$HOME.sock", "--haproxy-socket"},
+		{"127.0.0.1: 8404", "/run/a.sock", "--haproxy-stats"},
+		{"127.0.0.1:8404\n", "/run/a.sock", "--haproxy-stats"},
 	}
 	for _, c := range bad {
 		cfg := &Config{HAProxyStats: c.stats, HAProxySocket: c.socket}

@@ -120,13 +120,14 @@ func NginxCheck(binary string) CheckFunc {
 	}
 }
 
-// HAProxyCheck runs `haproxy -c -q -f` on the staged file, which is HAProxy's whole config.
+// HAProxyCheck runs `haproxy -c -f` on the staged file, which is HAProxy's whole config.
 func HAProxyCheck(binary string) CheckFunc {
 	return func(ctx context.Context, staged string) error {
 		if _, err := exec.LookPath(binary); err != nil {
 			return fmt.Errorf("%s is not installed beside vhost-gen, so the config cannot be checked with haproxy -c: install it, or set --check-cmd (\"none\" skips the check): %w", binary, err)
 		}
-		return Run(ctx, []string{binary, "-c", "-q", "-f", staged})
+		// No -q: in 2.6 it also hides the ALERT lines that say what is wrong.
+		return Run(ctx, []string{binary, "-c", "-f", staged})
 	}
 }
 

@@ -25,27 +25,30 @@ func assembleTCP(claims map[int][]tcpClaim) ([]TCPService, []Problem) {
 	var problems []Problem
 	for _, port := range slices.Sorted(maps.Keys(claims)) {
 		cs := claims[port]
+		// A workload without a service is a service of its own.
+		service := func(c tcpClaim) string { return cmp.Or(c.w.Service, "workload "+c.w.ID) }
 		first := map[string]tcpClaim{} // each service's earliest workload
 		for _, c := range cs {
-			if f, ok := first[c.w.Service]; !ok || compareClaims(c, f) < 0 {
-				first[c.w.Service] = c
+			if f, ok := first[service(c)]; !ok || compareClaims(c, f) < 0 {
+				first[service(c)] = c
 			}
 		}
-		owner := ""
-		for svc, c := range first {
-			if owner == "" || compareClaims(c, first[owner]) < 0 {
-				owner = svc
+		var owner tcpClaim
+		for i, svc := range slices.Sorted(maps.Keys(first)) {
+			if c := first[svc]; i == 0 || compareClaims(c, owner) < 0 {
+				owner = c
 			}
 		}
-		ts := TCPService{Port: port, Service: owner, Backend: Backend{Name: "tcp-" + strconv.Itoa(port), Proto: "tcp"}}
+		// "tcp:PORT": a ':' never comes out of backendName, so no site can take the name.
+		ts := TCPService{Port: port, Service: owner.w.Service, Backend: Backend{Name: "tcp:" + strconv.Itoa(port), Proto: "tcp"}}
 		for _, c := range cs {
-			if c.w.Service == owner {
+			if service(c) == service(owner) {
 				ts.Backend.Servers = append(ts.Backend.Servers, c.server)
 				continue
 			}
 			value, from, _ := c.w.Setting(SettingTCPPort)
 			problems = append(problems, newProblem(c.w, SettingTCPPort, from, value,
-				fmt.Sprintf("port %d is already served by service %q, which came first; left out of the TCP service", port, owner)))
+				fmt.Sprintf("port %d is already served by %s, which came first; left out of the TCP service", port, describe(owner))))
 		}
 		ts.Backend.Servers = sortServers(ts.Backend.Servers)
 		nameServers(ts.Backend.Servers)
@@ -82,4 +85,11 @@ func nameServers(ss []Server) {
 		taken[name] = true
 		ss[i].Name = name
 	}
+}
+
+func describe(c tcpClaim) string {
+	if c.w.Service == "" {
+		return "workload " + c.w.Name
+	}
+	return fmt.Sprintf("service %q", c.w.Service)
 }

@@ -59,11 +59,11 @@ func TestTCPReplicasShareOnePort(t *testing.T) {
 		t.Fatalf("problems %v sites %v", tab.Problems, siteHosts(tab))
 	}
 	want := []TCPService{
-		{Port: 5432, Service: "shop_db", Backend: Backend{Name: "tcp-5432", Proto: "tcp", Servers: []Server{
+		{Port: 5432, Service: "shop_db", Backend: Backend{Name: "tcp:5432", Proto: "tcp", Servers: []Server{
 			{Name: "db-1", Address: "10.0.0.2:5432", IP: "10.0.0.2", Port: 5432, Weight: 1, Workload: "db-1", WorkloadID: "id-db-1"},
 			{Name: "db-2", Address: "10.0.0.3:5432", IP: "10.0.0.3", Port: 5432, Weight: 1, Workload: "db-2", WorkloadID: "id-db-2"},
 		}}},
-		{Port: 6379, Service: "cache", Backend: Backend{Name: "tcp-6379", Proto: "tcp", Servers: []Server{
+		{Port: 6379, Service: "cache", Backend: Backend{Name: "tcp:6379", Proto: "tcp", Servers: []Server{
 			{Name: "cache", Address: "10.0.0.4:6379", IP: "10.0.0.4", Port: 6379, Weight: 3, Workload: "cache", WorkloadID: "id-cache"},
 		}}},
 	}
@@ -204,7 +204,7 @@ func TestTCPJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `"tcp":[{"port":5432,"service":"db","backend":{"name":"tcp-5432","proto":"tcp"`) {
+	if !strings.Contains(string(b), `"tcp":[{"port":5432,"service":"db","backend":{"name":"tcp:5432","proto":"tcp"`) {
 		t.Errorf("JSON %s", b)
 	}
 }

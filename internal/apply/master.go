@@ -1,0 +1,103 @@
+package apply
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// HAProxyMasterReload reloads HAProxy in master-worker mode: sig (USR2) to the master whose PID is
+// in pidfile, then it waits until the master has forked a new worker. A 2.6 master that is still
+// busy with the previous reload ignores the signal, so a quick second change would otherwise be
+// silently lost; the signal is sent again until a new worker appears.
+func HAProxyMasterReload(pidfile string, sig syscall.Signal) ReloadFunc {
+	attempts, wait := masterAttempts, masterWait
+	return func(ctx context.Context) error {
+		pid, err := readPid(pidfile)
+		if err != nil {
+			return err
+		}
+		before, err := children(pid)
+		if err != nil {
+			return err
+		}
+		for range attempts {
+			if err := syscall.Kill(pid, sig); err != nil {
+				return fmt.Errorf("signal %s to HAProxy's master, pid %d (from %s): %w", sig, pid, pidfile, err)
+			}
+			deadline := time.Now().Add(wait)
+			for time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+				now, err := children(pid)
+				if err != nil {
+					return err
+				}
+				for c := range now {
+					if !before[c] {
+						return nil
+					}
+				}
+			}
+		}
+		return fmt.Errorf("HAProxy's master (pid %d, from %s) started no new worker after %d %s signals in %s: is it running in master-worker mode (-W), and does its log say why?",
+			pid, pidfile, attempts, sig, time.Duration(attempts)*wait)
+	}
+}
+
+// How often and how long a master reload waits for a new worker (variables for the tests).
+var (
+	masterAttempts = 4
+	masterWait     = 2 * time.Second
+)
+
+func readPid(pidfile string) (int, error) {
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		return 0, fmt.Errorf("read pid: %w", err)
+	}
+	// HAProxy writes the master's PID on the first line.
+	first, _, _ := bytes.Cut(bytes.TrimSpace(b), []byte("\n"))
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(first)))
+	if err != nil || pid <= 1 {
+		return 0, fmt.Errorf("pid file %s: %q is not a process ID", pidfile, first)
+	}
+	return pid, nil
+}
+
+// children lists the processes whose parent is pid, from /proc.
+func children(pid int) (map[int]bool, error) {
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]bool{}
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // gone since the glob
+		}
+		// "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses, so parse after the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := bytes.Fields(b[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(string(f[1])); ppid == pid {
+			c, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+			out[c] = true
+		}
+	}
+	return out, nil
+}
