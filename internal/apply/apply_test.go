@@ -569,3 +569,186 @@ func TestFailedFirstApplyIsNotForgotten(t *testing.T) {
 		t.Fatalf("second apply: outcome %v, err %v, reloads %d; want Applied after a second reload", out, err, reloads)
 	}
 }
+
+// fakeHot stands in for HAProxy's runtime API: it records what it was asked and answers as told.
+type fakeHot struct {
+	path  string
+	ok    bool
+	err   error
+	calls [][2]string // prev, next
+	live  []string    // the live file's content during each call
+}
+
+func (h *fakeHot) hot(_ context.Context, prev, next []byte) (bool, error) {
+	h.calls = append(h.calls, [2]string{string(prev), string(next)})
+	h.live = append(h.live, readOr(h.path, "<none>"))
+	return h.ok, h.err
+}
+
+func newHotApplier(t *testing.T) (*Applier, *fakeProxy, *fakeHot) {
+	t.Helper()
+	a, f := newApplier(t)
+	h := &fakeHot{path: a.Path}
+	a.Hot = h.hot
+	return a, f, h
+}
+
+func TestApplyHotUpdated(t *testing.T) {
+	a, f, h := newHotApplier(t)
+	mustApply(t, a, "one\n", Applied)
+	h.ok = true
+	mustApply(t, a, "two\n", Updated)
+	if f.checks != 2 || f.reloads != 1 {
+		t.Errorf("checks, reloads = %d, %d; want 2, 1 (checked, but no reload for a hot update)", f.checks, f.reloads)
+	}
+	if want := [][2]string{{"one\n", "two\n"}}; len(h.calls) != 1 || h.calls[0] != want[0] {
+		t.Errorf("Hot calls = %q, want %q", h.calls, want)
+	}
+	// The file is in place before Hot runs, so that a later reload loads the same servers.
+	if len(h.live) != 1 || h.live[0] != "two\n" {
+		t.Errorf("live file during Hot = %q, want the new config", h.live)
+	}
+	wantFile(t, a.Path, ptr("two\n"))
+	wantFile(t, a.Path+".prev", ptr("one\n"))
+	wantNoStaged(t, a.Path)
+
+	// The applied bytes are the hot-updated ones: the same again is Unchanged, and the next
+	// change is diffed from them.
+	mustApply(t, a, "two\n", Unchanged)
+	mustApply(t, a, "three\n", Updated)
+	if len(h.calls) != 2 || h.calls[1] != [2]string{"two\n", "three\n"} {
+		t.Errorf("Hot calls = %q, want the second from two to three", h.calls)
+	}
+	if f.reloads != 1 {
+		t.Errorf("reloads = %d, want 1", f.reloads)
+	}
+}
+
+func TestApplyHotNotPossibleReloads(t *testing.T) {
+	a, f, h := newHotApplier(t)
+	mustApply(t, a, "one\n", Applied)
+	var failed []error
+	a.HotFailed = func(err error) { failed = append(failed, err) }
+	h.ok = false
+	mustApply(t, a, "two\n", Applied)
+	if f.reloads != 2 || len(h.calls) != 1 {
+		t.Errorf("reloads, Hot calls = %d, %d; want 2, 1", f.reloads, len(h.calls))
+	}
+	if len(f.liveAtReload) != 2 || f.liveAtReload[1] != "two\n" {
+		t.Errorf("live file during the reload = %q, want the new config", f.liveAtReload)
+	}
+	if len(failed) != 0 {
+		t.Errorf("HotFailed heard %v; a Hot that declines has not failed", failed)
+	}
+	// Reloaded bytes count as applied too, and Hot diffs from them next time.
+	h.ok = true
+	mustApply(t, a, "three\n", Updated)
+	if h.calls[1] != [2]string{"two\n", "three\n"} {
+		t.Errorf("Hot call = %q, want from two to three", h.calls[1])
+	}
+}
+
+func TestApplyHotErrorReloads(t *testing.T) {
+	a, f, h := newHotApplier(t)
+	mustApply(t, a, "one\n", Applied)
+	hotErr := errors.New(`runtime API: "add server web/web3 10.0.0.3:80 weight 1": Backend must use a dynamic load balancing`)
+	var failed []error
+	a.HotFailed = func(err error) { failed = append(failed, err) }
+	h.ok, h.err = true, hotErr // an error wins over ok
+	got, err := a.Apply(context.Background(), []byte("two\n"))
+	if err != nil || got != Applied {
+		t.Fatalf("Apply = %v, %v; want Applied by the reload, no error", got, err)
+	}
+	if f.reloads != 2 {
+		t.Errorf("reloads = %d, want 2", f.reloads)
+	}
+	if len(failed) != 1 || !errors.Is(failed[0], hotErr) {
+		t.Errorf("HotFailed heard %v, want the Hot error once", failed)
+	}
+	wantFile(t, a.Path, ptr("two\n"))
+	mustApply(t, a, "two\n", Unchanged)
+
+	// Without HotFailed, a failing Hot still falls back to the reload.
+	a.HotFailed = nil
+	h.ok = false
+	mustApply(t, a, "three\n", Applied)
+	if f.reloads != 3 {
+		t.Errorf("reloads = %d, want 3", f.reloads)
+	}
+}
+
+// A Hot error followed by a failing reload: the previous file is back and nothing counts as
+// applied; the next attempt hands Hot the last applied bytes again.
+func TestApplyHotErrorThenReloadFails(t *testing.T) {
+	a, f, h := newHotApplier(t)
+	mustApply(t, a, "one\n", Applied)
+	h.err = errors.New("runtime API down")
+	f.reloadErr = errProxy
+	if _, err := a.Apply(context.Background(), []byte("two\n")); !errors.Is(err, ErrReload) {
+		t.Fatalf("Apply: %v, want ErrReload", err)
+	}
+	wantFile(t, a.Path, ptr("one\n"))
+	h.ok, h.err, f.reloadErr = true, nil, nil
+	mustApply(t, a, "two\n", Updated)
+	if last := h.calls[len(h.calls)-1]; last != [2]string{"one\n", "two\n"} {
+		t.Errorf("Hot call = %q, want from one (still applied) to two", last)
+	}
+}
+
+func TestApplyHotNotOnFirstApply(t *testing.T) {
+	t.Run("no file yet", func(t *testing.T) {
+		a, f, h := newHotApplier(t)
+		h.ok = true
+		mustApply(t, a, "one\n", Applied)
+		if len(h.calls) != 0 || f.reloads != 1 {
+			t.Errorf("Hot calls, reloads = %d, %d; want 0, 1: nothing is applied yet to diff from", len(h.calls), f.reloads)
+		}
+	})
+	t.Run("a different file from a previous run", func(t *testing.T) {
+		a, f, h := newHotApplier(t)
+		writeFile(t, a.Path, "old run\n")
+		h.ok = true
+		mustApply(t, a, "one\n", Applied)
+		if len(h.calls) != 0 || f.reloads != 1 {
+			t.Errorf("Hot calls, reloads = %d, %d; want 0, 1: the file on disk is not known to be live", len(h.calls), f.reloads)
+		}
+	})
+	t.Run("the same file from a previous run", func(t *testing.T) {
+		a, f, h := newHotApplier(t)
+		writeFile(t, a.Path, "one\n")
+		h.ok = true
+		mustApply(t, a, "one\n", Unchanged)
+		mustApply(t, a, "two\n", Updated) // taken as applied: the next change can be hot
+		if len(h.calls) != 1 || f.reloads != 0 {
+			t.Errorf("Hot calls, reloads = %d, %d; want 1, 0", len(h.calls), f.reloads)
+		}
+	})
+	t.Run("after a failed first apply", func(t *testing.T) {
+		a, f, h := newHotApplier(t)
+		h.ok = true
+		f.reloadErr = errProxy
+		if _, err := a.Apply(context.Background(), []byte("one\n")); !errors.Is(err, ErrReload) {
+			t.Fatalf("Apply: %v, want ErrReload", err)
+		}
+		f.reloadErr = nil
+		mustApply(t, a, "one\n", Applied)
+		if len(h.calls) != 0 {
+			t.Errorf("Hot called %d times before anything was applied", len(h.calls))
+		}
+	})
+}
+
+// A check failure stops before Hot: the live config is not touched.
+func TestApplyHotNotAfterCheckFailure(t *testing.T) {
+	a, f, h := newHotApplier(t)
+	mustApply(t, a, "one\n", Applied)
+	h.ok = true
+	f.checkErr = errProxy
+	if _, err := a.Apply(context.Background(), []byte("bad\n")); !errors.Is(err, ErrCheck) {
+		t.Fatalf("Apply: %v, want ErrCheck", err)
+	}
+	if len(h.calls) != 0 {
+		t.Errorf("Hot called after a failed check: %q", h.calls)
+	}
+	wantFile(t, a.Path, ptr("one\n"))
+}

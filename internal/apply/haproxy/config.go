@@ -17,6 +17,13 @@ type server struct {
 	ip     string
 	port   int
 	weight int
+	// weightSet: the line says "weight N"; otherwise weight is HAProxy's default, 1, unless a
+	// default-server line says otherwise.
+	weightSet bool
+	// slot is how many non-server lines of its section come before it. Server lines leave no
+	// trace in the skeleton, so a server that moved past another line (a "default-server" line
+	// applies to the servers after it only) is only seen here.
+	slot int
 	// rest are the line's other keywords (check, inter 2s, ssl...), in order.
 	rest string
 }
@@ -34,38 +41,69 @@ type section struct {
 type parsed struct {
 	skeleton string
 	sections []section
+	// defaultServer: the config has a "default-server" line. Servers added through the runtime
+	// API do not take default-server settings (checked on HAProxy 2.6), so none can be added hot.
+	defaultServer bool
 }
 
 var sectionKeywords = map[string]bool{
 	"global": true, "defaults": true, "frontend": true, "backend": true, "listen": true,
 	"peers": true, "resolvers": true, "userlist": true, "program": true, "http-errors": true,
-	"ring": true, "cache": true, "mailers": true,
+	"ring": true, "cache": true, "mailers": true, "log-forward": true, "fcgi-app": true,
+	"crt-store": true, "traces": true,
 }
 
 // parse splits a config. A server line it cannot read is an error: the caller then reloads.
+// The skeleton is every other line, verbatim (comments too).
 func parse(cfg []byte) (parsed, error) {
 	var p parsed
 	var skel strings.Builder
 	var cur *section
+	var names map[string]bool // cur's server names
+	slot := 0                 // cur's non-server lines so far
+	defaultsDynamic := false  // the last defaults section has "cookie ... dynamic"
+	inDefaults := false
 	for n, line := range strings.Split(string(cfg), "\n") {
 		fields := strings.Fields(stripComment(line))
 		if len(fields) > 0 && sectionKeywords[fields[0]] {
-			cur = nil
-			if (fields[0] == "backend" || fields[0] == "listen") && len(fields) > 1 {
-				p.sections = append(p.sections, section{name: fields[1]})
-				cur = &p.sections[len(p.sections)-1]
+			cur, names, slot = nil, nil, 0
+			inDefaults = fields[0] == "defaults"
+			if inDefaults {
+				defaultsDynamic = false // each defaults section replaces the one before
 			}
+			if (fields[0] == "backend" || fields[0] == "listen") && len(fields) > 1 {
+				p.sections = append(p.sections, section{name: fields[1], dynamicCookie: defaultsDynamic})
+				cur = &p.sections[len(p.sections)-1]
+				names = map[string]bool{}
+			}
+		}
+		if len(fields) > 0 && fields[0] == "default-server" {
+			p.defaultServer = true
 		}
 		if cur != nil && len(fields) > 0 && fields[0] == "server" {
 			s, err := parseServer(fields)
 			if err != nil {
 				return parsed{}, fmt.Errorf("line %d: %w", n+1, err)
 			}
+			if names[s.name] {
+				// HAProxy refuses it too; and the diff keys servers by name.
+				return parsed{}, fmt.Errorf("line %d: server %s: a second server of that name in %s", n+1, s.name, cur.name)
+			}
+			names[s.name] = true
+			s.slot = slot
 			cur.servers = append(cur.servers, s)
 			continue // the skeleton holds no server lines, so scaling does not change it
 		}
-		if cur != nil && len(fields) > 1 && fields[0] == "cookie" && contains(fields[2:], "dynamic") {
-			cur.dynamicCookie = true
+		slot++
+		if len(fields) > 1 && fields[0] == "cookie" {
+			// A backend's own cookie line replaces the one it inherited from defaults.
+			dyn := contains(fields[2:], "dynamic")
+			switch {
+			case cur != nil:
+				cur.dynamicCookie = dyn
+			case inDefaults:
+				defaultsDynamic = dyn
+			}
 		}
 		skel.WriteString(line)
 		skel.WriteByte('\n')
@@ -84,15 +122,18 @@ func parseServer(f []string) (server, error) {
 		return server{}, fmt.Errorf("server %s: address %q is not IP:PORT", f[1], f[2])
 	}
 	s := server{name: f[1], ip: host, weight: 1}
-	if s.port, err = strconv.Atoi(port); err != nil {
+	// Only a plain port: HAProxy also takes "+N"/"-N" (an offset from the port the client
+	// connected to), no port at all, and 0, none of which "set server addr" can express.
+	if s.port, err = number(port); err != nil || s.port < 1 || s.port > 65535 {
 		return server{}, fmt.Errorf("server %s: address %q is not IP:PORT", f[1], f[2])
 	}
 	var rest []string
 	for i := 3; i < len(f); i++ {
 		if f[i] == "weight" && i+1 < len(f) {
-			if s.weight, err = strconv.Atoi(f[i+1]); err != nil {
+			if s.weight, err = number(f[i+1]); err != nil || s.weight > 256 {
 				return server{}, fmt.Errorf("server %s: weight %q", f[1], f[i+1])
 			}
+			s.weightSet = true
 			i++
 			continue
 		}
@@ -102,12 +143,22 @@ func parseServer(f []string) (server, error) {
 	return s, nil
 }
 
-// stripComment drops an unquoted, unescaped "#..." (HAProxy's comment).
+// number reads a decimal number of digits only (strconv.Atoi also takes a sign).
+func number(s string) (int, error) {
+	if s == "" || len(s) > 9 || strings.Trim(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	return strconv.Atoi(s)
+}
+
+// stripComment drops an unquoted, unescaped "#..." (HAProxy's comment). As in HAProxy, a
+// backslash escapes the next character outside quotes and within double quotes, but is a plain
+// character within single quotes.
 func stripComment(line string) string {
 	quote := byte(0)
 	for i := 0; i < len(line); i++ {
 		switch c := line[i]; {
-		case c == '\\':
+		case c == '\\' && quote != '\'':
 			i++
 		case quote != 0:
 			if c == quote {

@@ -54,19 +54,28 @@ func diff(prev, next parsed) (p plan, ok bool) {
 			o, had := old[s.name]
 			delete(old, s.name)
 			if !had {
+				if next.defaultServer {
+					return plan{}, false // an added server would miss the default-server settings
+				}
 				line := fmt.Sprintf("add server %s %s weight %d", id, net.JoinHostPort(s.ip, strconv.Itoa(s.port)), s.weight)
 				if s.rest != "" {
 					line += " " + s.rest
 				}
 				adds = append(adds, command{line, replyAdded})
-				if hasCheck(s.rest) {
+				// Added servers start in maintenance, their checks off.
+				if hasKeyword(s.rest, "check") {
 					adds = append(adds, command{"enable health " + id, replyEmpty})
 				}
-				adds = append(adds, command{"enable server " + id, replyEmpty})
+				if hasKeyword(s.rest, "agent-check") {
+					adds = append(adds, command{"enable agent " + id, replyEmpty})
+				}
+				if !hasKeyword(s.rest, "disabled") { // which a reload would leave in maintenance
+					adds = append(adds, command{"enable server " + id, replyEmpty})
+				}
 				moved = true
 				continue
 			}
-			if o.rest != s.rest {
+			if o.rest != s.rest || o.weightSet != s.weightSet || o.slot != s.slot {
 				return plan{}, false
 			}
 			if o.ip != s.ip || o.port != s.port {
@@ -92,9 +101,9 @@ func diff(prev, next parsed) (p plan, ok bool) {
 	return p, true
 }
 
-func hasCheck(rest string) bool {
+func hasKeyword(rest, kw string) bool {
 	for _, f := range strings.Fields(rest) {
-		if f == "check" {
+		if f == kw {
 			return true
 		}
 	}

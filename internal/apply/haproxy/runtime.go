@@ -1,6 +1,7 @@
 package haproxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +17,15 @@ type Runtime struct {
 	Socket string
 	// pending are servers taken out of rotation whose deletion waits for their last connection.
 	pending []string
+	// live is the config the running HAProxy's servers match when no reload happened since the
+	// last Hot: the prev or next of that call. nil before the first call, and after a Hot that
+	// failed part way (the servers then match no config until a reload).
+	live []byte
+	// reloadTo is the next of the last Hot that did not put it live: the config the reload that
+	// followed loaded, if it succeeded. nil after a Hot that did.
+	reloadTo []byte
+	// called: Hot ran before.
+	called bool
 }
 
 // timeout bounds one command; the runtime API answers in microseconds when HAProxy is healthy.
@@ -28,7 +38,7 @@ func (r *Runtime) Do(ctx context.Context, cmd string) (string, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", r.Socket)
 	if err != nil {
-		return "", fmt.Errorf("runtime API %s: %w", r.Socket, err)
+		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, cmd, err)
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -52,6 +62,34 @@ func (r *Runtime) Do(ctx context.Context, cmd string) (string, error) {
 // "reload" for anything else. The file is already in place when it runs, so a reload at any later
 // time loads the same servers.
 func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
+	switch {
+	case !r.called:
+		// The first call: HAProxy runs prev (the Applier reloaded it, or found it in place).
+	case r.reloadTo != nil && bytes.Equal(prev, r.reloadTo):
+		// The last call left the change to a reload, which happened: new workers run prev, and
+		// the servers waiting for deletion went with the old ones.
+		r.pending = nil
+	case r.live != nil && bytes.Equal(prev, r.live):
+		// No reload since the last call, or one that failed and left the old workers running.
+	default:
+		// The last call failed part way and no reload followed: the servers match neither prev
+		// nor anything else known.
+		r.reloadTo = clone(next)
+		return false, nil
+	}
+	r.called = true
+	r.live, r.reloadTo = clone(prev), clone(next)
+	ok, err := r.hot(ctx, prev, next)
+	switch {
+	case err != nil:
+		r.live = nil
+	case ok:
+		r.live, r.reloadTo = r.reloadTo, nil
+	}
+	return ok, err
+}
+
+func (r *Runtime) hot(ctx context.Context, prev, next []byte) (bool, error) {
 	pp, err := parse(prev)
 	if err != nil {
 		return false, nil
@@ -81,6 +119,8 @@ func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
 	}
 	return true, nil
 }
+
+func clone(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
 
 // retryPending deletes servers whose deletion had to wait. One that still cannot go blocks the
 // plan only if the plan adds a server of the same name.

@@ -1,0 +1,258 @@
+package haproxy
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	cfg := `global
+    stats socket /run/haproxy.sock mode 600 level admin
+defaults
+    mode http
+frontend http
+    bind :80
+    default_backend web
+backend web
+    balance roundrobin
+    server web1 10.0.0.1:80 weight 3 check inter 2s # the first
+    server web2 [fd00::2]:8080 check
+backend sticky
+    cookie SID insert indirect nocache dynamic
+    dynamic-cookie-key k
+    server s1 10.0.1.1:80 weight 0
+peers mypeers
+    server other 10.9.9.9:1024
+listen tcp_db
+    bind :5432
+    mode tcp
+    server db1 10.0.2.1:5432 weight 1 check
+    option tcplog
+    server db2 10.0.2.2:5432 weight 1 check
+`
+	p, err := parse([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []section{
+		{name: "web", servers: []server{
+			{name: "web1", ip: "10.0.0.1", port: 80, weight: 3, weightSet: true, slot: 2, rest: "check inter 2s"},
+			{name: "web2", ip: "fd00::2", port: 8080, weight: 1, slot: 2, rest: "check"},
+		}},
+		{name: "sticky", dynamicCookie: true, servers: []server{
+			{name: "s1", ip: "10.0.1.1", port: 80, weight: 0, weightSet: true, slot: 3},
+		}},
+		// The peers section's server line is not a backend's: it stays in the skeleton.
+		{name: "tcp_db", servers: []server{
+			{name: "db1", ip: "10.0.2.1", port: 5432, weight: 1, weightSet: true, slot: 3, rest: "check"},
+			{name: "db2", ip: "10.0.2.2", port: 5432, weight: 1, weightSet: true, slot: 4, rest: "check"},
+		}},
+	}
+	if !reflect.DeepEqual(p.sections, want) {
+		t.Errorf("sections:\n got %+v\nwant %+v", p.sections, want)
+	}
+	if p.defaultServer {
+		t.Error("defaultServer = true, want false")
+	}
+	// Everything but server lines, verbatim, comments included.
+	var skel []string
+	for _, line := range strings.Split(cfg, "\n") {
+		if !strings.HasPrefix(line, "    server ") || strings.Contains(line, "server other") { // peers
+			skel = append(skel, line)
+		}
+	}
+	if want := strings.Join(skel, "\n") + "\n"; p.skeleton != want {
+		t.Errorf("skeleton:\n got %q\nwant %q", p.skeleton, want)
+	}
+}
+
+func TestParseDynamicCookie(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  string
+		want map[string]bool
+	}{
+		{
+			name: "in the backend",
+			cfg:  "backend a\n  cookie S insert dynamic\nbackend b\n  cookie S insert\nbackend c\n",
+			want: map[string]bool{"a": true, "b": false, "c": false},
+		},
+		{
+			name: "inherited from defaults, overridden by the backend's own cookie",
+			cfg:  "defaults\n  cookie S insert indirect dynamic\nbackend a\nbackend b\n  cookie T insert\n",
+			want: map[string]bool{"a": true, "b": false},
+		},
+		{
+			name: "a later defaults section replaces the earlier one",
+			cfg:  "defaults\n  cookie S insert dynamic\nbackend a\ndefaults\n  mode http\nbackend b\n",
+			want: map[string]bool{"a": true, "b": false},
+		},
+		{
+			name: "the cookie name is not a keyword",
+			cfg:  "backend a\n  cookie dynamic insert\n",
+			want: map[string]bool{"a": false},
+		},
+		{
+			name: "commented out",
+			cfg:  "backend a\n  cookie S insert # dynamic\n",
+			want: map[string]bool{"a": false},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := parse([]byte(tt.cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, s := range p.sections {
+				got[s.name] = s.dynamicCookie
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("dynamic cookie per section = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseDefaultServer(t *testing.T) {
+	for _, cfg := range []string{
+		"defaults\n  default-server inter 3s\nbackend b\n  server a 10.0.0.1:80\n",
+		"backend b\n  default-server weight 10\n  server a 10.0.0.1:80\n",
+	} {
+		p, err := parse([]byte(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.defaultServer {
+			t.Errorf("%q: defaultServer = false, want true", cfg)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		line string // a server line in backend b, on line 2
+		want string // in the error
+	}{
+		{"server a", "want a name and an address"},
+		{"server a 10.0.0.1", "not IP:PORT"},
+		{"server a web.example:80", "not IP:PORT"},
+		{"server a 10.0.0.1:http", "not IP:PORT"},
+		{"server a 10.0.0.1:+1", "not IP:PORT"}, // an offset from the client's port
+		{"server a 10.0.0.1:-1", "not IP:PORT"},
+		{"server a 10.0.0.1:0", "not IP:PORT"},
+		{"server a 10.0.0.1:65536", "not IP:PORT"},
+		{"server a 10.0.0.1:80-90", "not IP:PORT"},
+		{"server a fd00::1:80", "not IP:PORT"},
+		{"server a unix@/run/app.sock", "not IP:PORT"},
+		{"server a ipv4@10.0.0.1:80", "not IP:PORT"},
+		{"server a 10.0.0.1:80 weight x", "weight"},
+		{"server a 10.0.0.1:80 weight -1", "weight"},
+		{"server a 10.0.0.1:80 weight +2", "weight"},
+		{"server a 10.0.0.1:80 weight 257", "weight"},
+		{"server a 10.0.0.1:80 weight 99999999999999999999", "weight"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			_, err := parse([]byte("backend b\n    " + tt.line + "\n"))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "line 2") {
+				t.Errorf("error %q, want it to say %q and line 2", err, tt.want)
+			}
+		})
+	}
+	t.Run("duplicate server name", func(t *testing.T) {
+		_, err := parse([]byte("backend b\n  server a 10.0.0.1:80\n  server a 10.0.0.2:80\n"))
+		if err == nil || !strings.Contains(err.Error(), "line 3") {
+			t.Errorf("error %v, want one about line 3", err)
+		}
+		// The same name in two backends is fine.
+		if _, err := parse([]byte("backend b\n  server a 10.0.0.1:80\nbackend c\n  server a 10.0.0.2:80\n")); err != nil {
+			t.Errorf("same server name in two backends: %v", err)
+		}
+	})
+}
+
+// Server lines outside backend and listen sections are left alone, even unreadable ones.
+func TestParseIgnoresOtherServerLines(t *testing.T) {
+	cfg := "peers p\n  server me\n  server other host.example:1024\nring r\n  server log 10.0.0.1:514\nfrontend f\n  server x\n"
+	p, err := parse([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.sections) != 0 || p.skeleton != cfg+"\n" {
+		t.Errorf("sections %+v, skeleton %q; want none and the config verbatim", p.sections, p.skeleton)
+	}
+}
+
+func TestStripComment(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"server a 10.0.0.1:80", "server a 10.0.0.1:80"},
+		{"server a 10.0.0.1:80 # comment", "server a 10.0.0.1:80 "},
+		{"# whole line", ""},
+		{"server a 10.0.0.1:80#comment", "server a 10.0.0.1:80"},
+		{`x "a # b" # c`, `x "a # b" `},
+		{`x 'a # b' # c`, `x 'a # b' `},
+		{`x "it's # here" # c`, `x "it's # here" `},
+		{`x 'say "#"' # c`, `x 'say "#"' `},
+		{`x a\#b # c`, `x a\#b `},
+		{`x "a\"#b" # c`, `x "a\"#b" `},
+		// Within single quotes a backslash is a plain character (as HAProxy 2.6 reads it):
+		// the quote closes and the comment starts.
+		{`x 'a\' # c`, `x 'a\' `},
+		{`x "unclosed # c`, `x "unclosed # c`},
+		{`x \`, `x \`},
+	}
+	for _, tt := range tests {
+		if got := stripComment(tt.in); got != tt.want {
+			t.Errorf("stripComment(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"backend b\n  server a 10.0.0.1:80 weight 2 check inter 2s\n",
+		"backend b\n  server a 10.0.0.1:80\n  server a 10.0.0.2:80\n",
+		"backend b\n  cookie S insert dynamic\n  server a [fd00::1]:80 # x\n  option y\n  server b 10.0.0.2:80\n",
+		"defaults\n  cookie S insert dynamic\n  default-server inter 1s\nlisten l\n  bind :1\n  server a 10.0.0.1:1 disabled agent-check\n",
+		"backend b\n  server a 10.0.0.1:80 'x # y' \"z # \\\" w\" # c\n",
+		"peers p\n  server a\nbackend 'q'\n\tserver\ta\t10.0.0.1:80\tweight\t0\r\n",
+		"backend b\n  server a 10.0.0.1:+1\n",
+		testBase,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cfg string) {
+		p, err := parse([]byte(cfg))
+		q, err2 := parse([]byte(cfg))
+		if (err == nil) != (err2 == nil) || !reflect.DeepEqual(p, q) {
+			t.Fatalf("parse is not deterministic: %+v, %v; then %+v, %v", p, err, q, err2)
+		}
+		if err != nil {
+			return
+		}
+		plan, ok := diff(p, p)
+		if !ok || len(plan.commands) != 0 || len(plan.deletes) != 0 {
+			t.Fatalf("diff of a config with itself = %+v, %v; want an empty plan and ok", plan, ok)
+		}
+		for _, s := range p.sections {
+			seen := map[string]bool{}
+			for _, srv := range s.servers {
+				if seen[srv.name] {
+					t.Fatalf("section %s: server %s twice", s.name, srv.name)
+				}
+				seen[srv.name] = true
+				if srv.port < 1 || srv.port > 65535 || srv.weight < 0 || srv.weight > 256 {
+					t.Fatalf("section %s: server %+v out of range", s.name, srv)
+				}
+			}
+		}
+	})
+}
