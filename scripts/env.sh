@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests and the demo need (shared/ENVIRONMENT.md), idempotently:
-# Docker Engine (dockerd started by hand: no init system here), nginx, HAProxy, wrk.
+# Docker Engine (dockerd started by hand: no init system here) in single-node Swarm mode, nginx,
+# HAProxy, wrk.
 # Starts only what is not already running, and never stops anything.
 set -euo pipefail
 
@@ -26,5 +27,10 @@ if ! docker info >/dev/null 2>&1; then
     sleep 1
   done
   docker info >/dev/null 2>&1 || { echo "env: dockerd did not start; see /var/log/vhost-gen-dockerd.log" >&2; exit 1; }
+fi
+# A single-node Swarm for the Swarm tests; it survives dockerd restarts, so look first.
+if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != "active" ]; then
+  echo "env: docker swarm init --advertise-addr 127.0.0.1" >&2
+  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
 fi
 echo "env: ready (docker $(docker version -f "{{.Server.Version}}"), $(nginx -v 2>&1), $(haproxy -v | head -1))" >&2

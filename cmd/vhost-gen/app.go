@@ -25,6 +25,7 @@ import (
 	"github.com/vhost-gen/vhost-gen/internal/apply/haproxy"
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 	"github.com/vhost-gen/vhost-gen/internal/discovery/docker"
+	swarmsrc "github.com/vhost-gen/vhost-gen/internal/discovery/swarm"
 	"github.com/vhost-gen/vhost-gen/internal/render"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 	"github.com/vhost-gen/vhost-gen/internal/watch"
@@ -84,13 +85,39 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 				NodeAddress: hostAddr, Resync: cfg.Resync, Log: a.log.With("source", "docker"), LabelFilter: cfg.LabelFilter,
 				OnEvent: func(action string) { a.metrics.SourceEvents.WithLabelValues("docker", action).Inc() },
 			}))
-		case "swarm", "etcd":
-			return nil, fmt.Errorf("--source %s: not available in this version (docker is)", s)
+		case "swarm":
+			a.sources = append(a.sources, swarmsrc.New(a.cli, swarmsrc.Options{
+				Poll: cfg.SwarmPoll, Log: a.log.With("source", "swarm"), LabelFilter: cfg.LabelFilter,
+				OnEvent: func(action string) { a.metrics.SourceEvents.WithLabelValues("swarm", action).Inc() },
+			}))
+		case "etcd":
+			return nil, fmt.Errorf("--source %s: not available in this version (docker and swarm are)", s)
 		default:
-			return nil, fmt.Errorf("--source %q: must be docker", s)
+			return nil, fmt.Errorf("--source %q: must be docker or swarm", s)
 		}
 	}
+	if err := a.resolveProxyNetworks(); err != nil {
+		return nil, err
+	}
 	return a, nil
+}
+
+// resolveProxyNetworks reads the proxy's networks once at start when no source lists the proxy's
+// own container (--source swarm alone: the source has tasks, not containers).
+func (a *app) resolveProxyNetworks() error {
+	o := &a.routing
+	if slices.Contains(a.cfg.Sources.values, "docker") || len(o.ProxyNetworks) > 0 || (o.ProxyContainer == "" && o.ProxyLabel == "") {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nets, err := docker.ProxyNetworks(ctx, a.cli, o.ProxyContainer, o.ProxyLabel)
+	if err != nil {
+		return fmt.Errorf("the proxy's networks: %w", err)
+	}
+	a.log.Info("the proxy's networks, read once at start", "networks", strings.Join(nets, ","))
+	o.ProxyNetworks, o.ProxyContainer, o.ProxyLabel, a.self = nets, "", "", ""
+	return nil
 }
 
 // validate checks the flags that nothing else checks; each error names its flag.

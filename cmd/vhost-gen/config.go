@@ -23,7 +23,8 @@ type Config struct {
 	Sources                               listFlag
 	AdminAddr, Listen, HostAddress        string
 	IncludeUnhealthy                      bool
-	Resync                                time.Duration
+	Resync, SwarmPoll                     time.Duration
+	Supervise                             bool
 	LogLevel, LogFormat                   string
 	JSON                                  bool
 	HAProxySocket, HAProxyStats           string
@@ -92,11 +93,12 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.ProxyContainer, "proxy-container", "", "the proxy's container `NAME` (or ID), whose networks are the proxy's networks")
 	fs.StringVar(&c.ProxyLabel, "proxy-label", "", "the proxy's containers carry this label (`KEY` or KEY=VALUE); their networks are the proxy's")
 	fs.StringVar(&c.LabelFilter, "label-filter", "", "only containers with this label (`KEY` or KEY=VALUE) are considered, for several proxies on one engine")
-	fs.Var(&c.Sources, "source", "where workloads come from: docker (repeatable; swarm and etcd are planned)")
+	fs.Var(&c.Sources, "source", "where workloads come from: docker (one engine's containers) or swarm (a manager's services and tasks); etcd is planned")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9180", "the admin HTTP server (/healthz, /metrics, /routes) `ADDR`; empty disables it")
 	fs.StringVar(&c.HostAddress, "host-address", "", "the engine host's `ADDRESS` for published ports and host networking (default: DOCKER_HOST's host, else 127.0.0.1)")
 	fs.BoolVar(&c.IncludeUnhealthy, "include-unhealthy", false, "route containers whose healthcheck is starting or unhealthy too")
 	fs.DurationVar(&c.Resync, "resync", 5*time.Minute, "full re-read of the source every `DURATION`; events do the rest")
+	fs.DurationVar(&c.SwarmPoll, "swarm-poll", 3*time.Second, "--source swarm: read services and tasks every `DURATION` (Swarm has no task events); service, node and task-container events poll at once")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	if cmd == "routes" {

@@ -60,6 +60,7 @@ var allFlags = []flagCase{
 	{"haproxy-socket", "/run/hx.sock", func(c *Config) any { return c.HAProxySocket }, "/run/hx.sock"},
 	{"haproxy-runtime-api", "false", func(c *Config) any { return c.HAProxyRuntimeAPI }, false},
 	{"haproxy-stats", "8404", func(c *Config) any { return c.HAProxyStats }, "8404"},
+	{"swarm-poll", "10s", func(c *Config) any { return c.SwarmPoll }, 10 * time.Second},
 }
 
 var jsonFlag = flagCase{"json", "true", func(c *Config) any { return c.JSON }, true}
@@ -80,7 +81,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		c := parse(t, cmd)
 		want := &Config{
 			Proxy: "nginx", Listen: "80", Wait: "100ms:1s", AddressMode: "auto",
-			HAProxySocket: "/run/haproxy/admin.sock", HAProxyRuntimeAPI: true,
+			HAProxySocket: "/run/haproxy/admin.sock", HAProxyRuntimeAPI: true, SwarmPoll: 3 * time.Second,
 			AdminAddr: "127.0.0.1:9180", Resync: 5 * time.Minute, LogLevel: "info", LogFormat: "text",
 			Sources:       listFlag{values: []string{"docker"}, fromEnv: true},
 			ProxyNetworks: listFlag{fromEnv: true},

@@ -123,7 +123,7 @@ func TestRunConfigErrors(t *testing.T) {
 		{"label filter without key", []string{"watch", "--out", "/tmp/x", "--label-filter", "=x"}, 2, []string{"--label-filter", "=x"}},
 		{"label filter blank key", []string{"watch", "--out", "/tmp/x", "--label-filter", " =x"}, 2, []string{"--label-filter"}},
 		{"unknown source", []string{"watch", "--out", "/tmp/x", "--source", "zookeeper"}, 2, []string{"--source", "zookeeper"}},
-		{"planned source", []string{"watch", "--out", "/tmp/x", "--source", "docker,swarm"}, 2, []string{"--source swarm", "not available"}},
+		{"planned source", []string{"watch", "--out", "/tmp/x", "--source", "docker,etcd"}, 2, []string{"--source etcd", "not available"}},
 		{"bad proxy network", []string{"watch", "--out", "/tmp/x", "--proxy-networks", "front,bad net"}, 2, []string{"--proxy-networks", "bad net"}},
 		{"bad log level", []string{"render", "--log-level", "loud"}, 2, []string{"--log-level", "loud"}},
 		{"bad log format", []string{"routes", "--log-format", "xml"}, 2, []string{"--log-format", "xml"}},

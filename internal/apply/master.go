@@ -18,7 +18,12 @@ import (
 func HAProxyMasterReload(pidfile string, sig syscall.Signal) ReloadFunc {
 	attempts, wait := masterAttempts, masterWait
 	return func(ctx context.Context) error {
+		// The master removes and rewrites its pidfile while it re-executes for a reload.
 		pid, err := readPid(pidfile)
+		for i := 0; err != nil && i < 25; i++ {
+			time.Sleep(20 * time.Millisecond)
+			pid, err = readPid(pidfile)
+		}
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -120,4 +121,18 @@ type Source interface {
 	// Watch sends a Full update on every (re)connect and then changes, until ctx ends. While the
 	// source is unreachable it sends nothing, so the last known set stays in force.
 	Watch(ctx context.Context, out chan<- Update) error
+}
+
+// ParseEnv turns a container's KEY=VALUE environment into a map (nil when empty).
+func ParseEnv(env []string) map[string]string {
+	if len(env) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }

@@ -73,6 +73,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				continue
 			}
 			if err := p.applyOnce(ctx, inv.Snapshot(), problems); err != nil {
+				if ctx.Err() != nil {
+					return nil // stopping: a check or reload cut short is not a failure
+				}
 				retry = min(max(2*retry, minRetry), maxRetry)
 				p.Log.Error("apply failed; the live config is unchanged; retrying", "in", retry, "err", err)
 				timer.Reset(retry)

@@ -37,7 +37,7 @@ func FromInspect(c *container.InspectResponse, nodeAddress string) (w discovery.
 	if c.Config != nil {
 		w.Service = serviceOf(c.Config.Labels, c.Config.Image)
 		w.Labels = c.Config.Labels
-		w.Env = parseEnv(c.Config.Env)
+		w.Env = discovery.ParseEnv(c.Config.Env)
 		for p := range c.Config.ExposedPorts {
 			w.Ports = appendPort(w.Ports, p.Proto(), p.Int(), "", "")
 		}
@@ -77,19 +77,6 @@ func normalizePorts(ps []discovery.Port) []discovery.Port {
 		}
 		return slices.ContainsFunc(ps, func(q discovery.Port) bool { return q.Port == p.Port && q.Proto == p.Proto && q.HostPort != 0 })
 	})
-}
-
-func parseEnv(env []string) map[string]string {
-	if len(env) == 0 {
-		return nil
-	}
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 // serviceOf names the group a container is a replica of: its Swarm service, its Compose service,

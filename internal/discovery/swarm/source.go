@@ -1,0 +1,283 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/client"
+
+	"github.com/vhost-gen/vhost-gen/internal/discovery"
+)
+
+// Options configure the source.
+type Options struct {
+	// Poll is how often services and tasks are read when nothing announces a change.
+	Poll time.Duration
+	Log  *slog.Logger
+	// LabelFilter, "KEY" or "KEY=VALUE", limits vhost-gen to the services with that label.
+	LabelFilter string
+	// OnEvent, if set, is called for every engine event handled (for metrics).
+	OnEvent func(action string)
+}
+
+// burst is when polls follow an event: a scaled or updated service's new tasks take a moment to
+// run, so a few quick polls catch them without polling fast all the time.
+var burst = []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}
+
+// Source is the Swarm source.
+type Source struct {
+	cli *client.Client
+	opt Options
+
+	mu sync.Mutex
+	// nodes maps node IDs to addresses; read again when a node event says it changed or a task
+	// runs on a node it does not know.
+	nodes      map[string]string
+	nodesStale bool
+}
+
+// New returns a source reading from cli, which must talk to a manager.
+func New(cli *client.Client, opt Options) *Source {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Poll <= 0 {
+		opt.Poll = 3 * time.Second
+	}
+	return &Source{cli: cli, opt: opt, nodesStale: true}
+}
+
+// Name implements discovery.Source.
+func (s *Source) Name() string { return SourceName }
+
+// ErrNotManager says vhost-gen was pointed at an engine that cannot tell it about the Swarm.
+var ErrNotManager = errors.New("not a Swarm manager")
+
+// CheckManager fails clearly when the engine is not a Swarm manager: a worker cannot list services
+// or tasks, and an engine outside a Swarm has none.
+func (s *Source) CheckManager(ctx context.Context) error {
+	info, err := s.cli.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("engine info: %w", err)
+	}
+	switch {
+	case info.Swarm.LocalNodeState != swarm.LocalNodeStateActive:
+		return fmt.Errorf("%w: this engine is not part of a Swarm (state %q); --source swarm reads services and tasks from a manager: set DOCKER_HOST to a manager, or use --source docker", ErrNotManager, info.Swarm.LocalNodeState)
+	case !info.Swarm.ControlAvailable:
+		return fmt.Errorf("%w: this engine is a Swarm worker (node %s), and only a manager's API lists services and tasks: run vhost-gen on a manager node (constraint node.role==manager) or set DOCKER_HOST to a manager", ErrNotManager, info.Swarm.NodeID)
+	}
+	return nil
+}
+
+// List reads every running task of the services that pass the label filter: one service list,
+// one task list for all of them, and the node list only when it may have changed.
+func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
+	sopts := swarm.ServiceListOptions{}
+	if s.opt.LabelFilter != "" {
+		sopts.Filters = filters.NewArgs(filters.Arg("label", s.opt.LabelFilter))
+	}
+	services, err := s.cli.ServiceList(ctx, sopts)
+	if err != nil {
+		return nil, s.explain("list services", err)
+	}
+	byID := make(map[string]*swarm.Service, len(services))
+	for i := range services {
+		byID[services[i].ID] = &services[i]
+	}
+	tasks, err := s.cli.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("desired-state", "running"))})
+	if err != nil {
+		return nil, s.explain("list tasks", err)
+	}
+	nodes, err := s.nodeAddresses(ctx, tasks)
+	if err != nil {
+		return nil, err
+	}
+	var out []discovery.Workload
+	for i := range tasks {
+		svc := byID[tasks[i].ServiceID]
+		if svc == nil {
+			continue // another service's task (the label filter), or one gone since the list
+		}
+		if w, ok := FromTask(&tasks[i], svc, nodes); ok {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+// nodeAddresses returns the cached node addresses, reading the node list first when it is stale
+// or a task runs on a node it does not hold.
+func (s *Source) nodeAddresses(ctx context.Context, tasks []swarm.Task) (map[string]string, error) {
+	s.mu.Lock()
+	stale, nodes := s.nodesStale, s.nodes
+	s.mu.Unlock()
+	for i := 0; !stale && i < len(tasks); i++ {
+		_, known := nodes[tasks[i].NodeID]
+		stale = !known && tasks[i].NodeID != ""
+	}
+	if !stale {
+		return nodes, nil
+	}
+	list, err := s.cli.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return nil, s.explain("list nodes", err)
+	}
+	nodes = make(map[string]string, len(list))
+	for i := range list {
+		nodes[list[i].ID] = nodeAddress(&list[i])
+	}
+	s.mu.Lock()
+	s.nodes, s.nodesStale = nodes, false
+	s.mu.Unlock()
+	return nodes, nil
+}
+
+// explain turns the engine's "not a swarm manager" refusal into ErrNotManager, which Watch does
+// not retry: pointing at a worker is a mistake to fix, not an outage to wait out.
+func (s *Source) explain(what string, err error) error {
+	if strings.Contains(err.Error(), "not a swarm manager") {
+		return fmt.Errorf("%s: %w: %w", what, ErrNotManager, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// eventFilters ask for what announces a change of tasks: services (created, updated, scaled,
+// removed), nodes, and containers on this node starting, stopping or dying. Filters of different
+// keys must all match, so a label filter would drop service events: task containers are told apart
+// by their labels here instead (taskEvent).
+func eventFilters() filters.Args {
+	return filters.NewArgs(
+		filters.Arg("type", string(events.ServiceEventType)),
+		filters.Arg("type", string(events.NodeEventType)),
+		filters.Arg("type", string(events.ContainerEventType)),
+		filters.Arg("event", "create"), filters.Arg("event", "update"), filters.Arg("event", "remove"),
+		filters.Arg("event", "start"), filters.Arg("event", "die"), filters.Arg("event", "kill"),
+	)
+}
+
+// announces reports whether an event may change the tasks: any service or node event, and a
+// container event for a task's container (its attributes carry its labels).
+func announces(m events.Message) bool {
+	if m.Type != events.ContainerEventType {
+		return true
+	}
+	_, task := m.Actor.Attributes["com.docker.swarm.task.id"]
+	return task
+}
+
+// Watch implements discovery.Source: a full set on every poll; the pipeline's inventory ignores
+// polls that change nothing. An unreachable engine keeps the last set; a worker is an error.
+func (s *Source) Watch(ctx context.Context, out chan<- discovery.Update) error {
+	const minBackoff, maxBackoff = 250 * time.Millisecond, 10 * time.Second
+	backoff, down := minBackoff, false
+	for {
+		connected, err := s.session(ctx, out, func() {
+			if down {
+				s.opt.Log.Info("swarm manager reachable again; resynced")
+				down = false
+			}
+			backoff = minBackoff
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrNotManager) {
+			return err
+		}
+		if !down {
+			s.opt.Log.Warn("swarm manager unreachable; keeping the last routing table until it is back", "err", err)
+			down = true
+		}
+		if connected {
+			backoff = minBackoff
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (s *Source) session(ctx context.Context, out chan<- discovery.Update, up func()) (connected bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := s.CheckManager(ctx); err != nil {
+		return false, err
+	}
+	msgs, errs := s.cli.Events(ctx, events.ListOptions{Filters: eventFilters()})
+	if err := s.poll(ctx, out); err != nil {
+		return false, err
+	}
+	up()
+	ticker := time.NewTicker(s.opt.Poll)
+	defer ticker.Stop()
+	var pending []time.Time // the polls an event asked for
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return true, ctx.Err()
+		case err := <-errs:
+			if err == nil {
+				err = errors.New("event stream closed")
+			}
+			return true, err
+		case m := <-msgs:
+			if !announces(m) {
+				continue
+			}
+			if s.opt.OnEvent != nil {
+				s.opt.OnEvent(string(m.Type) + " " + string(m.Action))
+			}
+			if m.Type == events.NodeEventType {
+				s.mu.Lock()
+				s.nodesStale = true
+				s.mu.Unlock()
+			}
+			now := time.Now()
+			pending = pending[:0]
+			for _, d := range burst {
+				pending = append(pending, now.Add(d))
+			}
+			timer.Reset(0)
+		case <-timer.C:
+			for len(pending) > 0 && !pending[0].After(time.Now()) {
+				pending = pending[1:]
+			}
+			if len(pending) > 0 {
+				timer.Reset(time.Until(pending[0]))
+			}
+			if err := s.poll(ctx, out); err != nil {
+				return true, err
+			}
+		case <-ticker.C:
+			if err := s.poll(ctx, out); err != nil {
+				return true, err
+			}
+		}
+	}
+}
+
+func (s *Source) poll(ctx context.Context, out chan<- discovery.Update) error {
+	ws, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	select {
+	case out <- discovery.Update{Source: SourceName, Full: true, Workloads: ws}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
