@@ -1,10 +1,12 @@
-# vhost-gen, built in two stages. The base images are build arguments: the test machines have no
-# registry and import their bases locally (scripts/builder-image.sh makes a Go image from the
-# host's toolchain). Every RUN is in exec form, so the builder needs no shell.
+# vhost-gen, built in stages. The base images are build arguments: the test machines have no
+# registry and make their bases locally (scripts/builder-image.sh: a Go image from the host's
+# toolchain; scripts/base-image.sh: Debian bookworm with nginx-light and HAProxy, by debootstrap).
+# Every RUN is in exec form, so the builder needs no shell.
 #
-#   docker build --build-arg GO_IMAGE=golang:1.26 --build-arg BASE_IMAGE=scratch -t vhost-gen .
+#   docker build -t vhost-gen-gateway .                        # the edge gateway (default)
+#   docker build --target vhost-gen -t vhost-gen .             # vhost-gen alone, FROM scratch
 ARG GO_IMAGE=golang:1.26-bookworm
-ARG BASE_IMAGE=scratch
+ARG BASE_IMAGE=vhost-gen-base:bookworm
 
 FROM ${GO_IMAGE} AS build
 WORKDIR /src
@@ -16,7 +18,19 @@ COPY internal ./internal
 COPY templates ./templates
 RUN ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", "/out/vhost-gen", "./cmd/vhost-gen"]
 
-FROM ${BASE_IMAGE}
+# vhost-gen alone: for a proxy in another container (--reload-container, --check-cmd none).
+FROM scratch AS vhost-gen
 COPY --from=build /out/vhost-gen /usr/local/bin/vhost-gen
 ENTRYPOINT ["/usr/local/bin/vhost-gen"]
 CMD ["watch", "--help"]
+
+# The edge gateway: vhost-gen is the main process; it renders, checks with the real proxy, starts
+# and supervises it. nginx by default; for HAProxy run
+#   watch --supervise --proxy haproxy --out /etc/haproxy/haproxy.cfg --haproxy-socket /run/haproxy-admin.sock
+FROM ${BASE_IMAGE} AS gateway
+COPY --from=build /out/vhost-gen /usr/local/bin/vhost-gen
+RUN ["mkdir", "-p", "/run/haproxy"]
+EXPOSE 80
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/vhost-gen"]
+CMD ["watch", "--supervise", "--proxy", "nginx", "--out", "/etc/nginx/conf.d/vhost-gen.conf"]

@@ -16,13 +16,16 @@ var (
 
 const vhostGenImage = "vhost-gen:test"
 
-// buildImage builds the Dockerfile once per run, with a Go builder made from this machine's
-// toolchain (there is no registry to pull one from).
+// buildImage builds the Dockerfile's default target, the edge gateway (vhost-gen with nginx and
+// HAProxy), once per run, with a Go builder made from this machine's toolchain and a base made by
+// debootstrap (there is no registry to pull either from).
 func buildImage(t *testing.T) string {
 	imageOnce.Do(func() {
-		if out, err := exec.Command("bash", "../scripts/builder-image.sh").CombinedOutput(); err != nil {
-			imageErr = &buildError{"scripts/builder-image.sh", err, out}
-			return
+		for _, script := range []string{"../scripts/builder-image.sh", "../scripts/base-image.sh"} {
+			if out, err := exec.Command("bash", script).CombinedOutput(); err != nil {
+				imageErr = &buildError{script, err, out}
+				return
+			}
 		}
 		cmd := exec.Command("docker", "build", "-q", "--build-arg", "GO_IMAGE=vhost-gen-go:local", "-t", vhostGenImage, "..")
 		cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0") // the legacy builder: no buildx here

@@ -28,6 +28,7 @@ import (
 	swarmsrc "github.com/vhost-gen/vhost-gen/internal/discovery/swarm"
 	"github.com/vhost-gen/vhost-gen/internal/render"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
+	"github.com/vhost-gen/vhost-gen/internal/supervise"
 	"github.com/vhost-gen/vhost-gen/internal/watch"
 )
 
@@ -43,6 +44,8 @@ type app struct {
 	routing  routing.Options
 	// renderOpts are the flags templates see.
 	renderOpts render.Options
+	// sup runs the proxy with --supervise.
+	sup *supervise.Supervisor
 	// self is this process's container, when vhost-gen runs in one and found it.
 	self string
 }
@@ -269,7 +272,13 @@ func (a *app) applier() (*apply.Applier, error) {
 	if chosen > 1 {
 		return nil, errors.New("choose one of --reload-cmd, --reload-pidfile, --reload-container, --reload-container-label")
 	}
+	if a.cfg.Supervise && chosen > 0 {
+		return nil, errors.New("--supervise reloads the proxy it runs: drop --reload-cmd, --reload-pidfile, --reload-container and --reload-container-label")
+	}
 	switch {
+	case a.cfg.Supervise:
+		a.sup = a.supervisor(sig)
+		ap.Reload = a.sup.ReloadFunc
 	case a.cfg.ReloadCmd == "none":
 	case a.cfg.ReloadCmd != "":
 		if ap.Reload, err = apply.CommandReload(a.cfg.ReloadCmd); err != nil {
@@ -326,7 +335,39 @@ func (a *app) watch(ctx context.Context) error {
 		"sources", a.cfg.Sources.String(), "wait", a.cfg.Wait)
 	p := &watch.Pipeline{Sources: a.sources, Build: a.build, Render: a.renderTable, Applier: ap,
 		Min: min, Max: max, Log: a.log, Metrics: a.metrics, State: state}
+	if a.sup != nil {
+		p.Applied = func() {
+			if err := a.sup.Ensure(); err != nil {
+				a.log.Error("the proxy cannot start", "err", err)
+			}
+		}
+		defer a.sup.Stop(30 * time.Second) // SIGTERM to vhost-gen: the proxy finishes its connections
+	}
 	return p.Run(ctx)
+}
+
+// supervisor runs the shipped proxy in the foreground with its default config paths.
+func (a *app) supervisor(sig syscall.Signal) *supervise.Supervisor {
+	s := &supervise.Supervisor{Log: a.log.With("proxy", a.cfg.Proxy), OnRestart: a.metrics.ProxyRestarts.Inc}
+	switch a.cfg.Proxy {
+	case "haproxy":
+		s.Argv = []string{"haproxy", "-W", "-db", "-f", a.cfg.Out, "-p", "/run/haproxy.pid"}
+		s.StopSignal = syscall.SIGUSR1 // soft stop: finish the connections, then exit
+		s.Reload = func(ctx context.Context, pid int) error {
+			return apply.ReloadHAProxyMaster(ctx, pid, sig, "--supervise")
+		}
+	default:
+		// nginx's main config (/etc/nginx/nginx.conf) includes --out, as the gateway image's does.
+		s.Argv = []string{"nginx", "-g", "daemon off;"}
+		s.StopSignal = syscall.SIGQUIT // graceful shutdown
+		s.Reload = func(_ context.Context, pid int) error {
+			if err := syscall.Kill(pid, sig); err != nil {
+				return fmt.Errorf("signal %s to nginx, pid %d: %w", sig, pid, err)
+			}
+			return nil
+		}
+	}
+	return s
 }
 
 // snapshot reads every source once. Run in a container, it waits (briefly) for its own container

@@ -98,6 +98,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.HostAddress, "host-address", "", "the engine host's `ADDRESS` for published ports and host networking (default: DOCKER_HOST's host, else 127.0.0.1)")
 	fs.BoolVar(&c.IncludeUnhealthy, "include-unhealthy", false, "route containers whose healthcheck is starting or unhealthy too")
 	fs.DurationVar(&c.Resync, "resync", 5*time.Minute, "full re-read of the source every `DURATION`; events do the rest")
+	fs.BoolVar(&c.Supervise, "supervise", false, "run the proxy as vhost-gen's child (the gateway image): start it after the first apply, reload it, restart it if it dies, stop it gracefully on SIGTERM")
 	fs.DurationVar(&c.SwarmPoll, "swarm-poll", 3*time.Second, "--source swarm: read services and tasks every `DURATION` (Swarm has no task events); service, node and task-container events poll at once")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")

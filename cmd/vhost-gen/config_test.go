@@ -60,6 +60,7 @@ var allFlags = []flagCase{
 	{"haproxy-socket", "/run/hx.sock", func(c *Config) any { return c.HAProxySocket }, "/run/hx.sock"},
 	{"haproxy-runtime-api", "false", func(c *Config) any { return c.HAProxyRuntimeAPI }, false},
 	{"haproxy-stats", "8404", func(c *Config) any { return c.HAProxyStats }, "8404"},
+	{"supervise", "true", func(c *Config) any { return c.Supervise }, true},
 	{"swarm-poll", "10s", func(c *Config) any { return c.SwarmPoll }, 10 * time.Second},
 }
 

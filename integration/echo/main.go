@@ -38,9 +38,10 @@ func main() {
 	if len(os.Args) > 1 {
 		os.Exit(healthcheck(os.Args[1]))
 	}
+	hostname, _ := os.Hostname()
 	name := os.Getenv("ECHO_NAME")
 	if name == "" {
-		name, _ = os.Hostname()
+		name = hostname
 	}
 	ports := os.Getenv("ECHO_PORTS")
 	if ports == "" {
@@ -62,7 +63,7 @@ func main() {
 		srv := &http.Server{Addr: ":" + port, ReadHeaderTimeout: 5 * time.Second,
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("X-Echo-Name", name)
-				fmt.Fprintf(w, "name=%s port=%s host=%s path=%s xff=%s hups=%d\n", name, port, r.Host, r.URL.Path, r.Header.Get("X-Forwarded-For"), hups.Load())
+				fmt.Fprintf(w, "name=%s port=%s host=%s path=%s xff=%s hups=%d id=%s\n", name, port, r.Host, r.URL.Path, r.Header.Get("X-Forwarded-For"), hups.Load(), hostname)
 			})}
 		servers = append(servers, srv)
 		go func() {

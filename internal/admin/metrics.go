@@ -12,6 +12,7 @@ type Metrics struct {
 	SourceEvents   *prometheus.CounterVec // by source, action
 	Applies        *prometheus.CounterVec // by result
 	Reloads        prometheus.Counter
+	ProxyRestarts  prometheus.Counter
 	Problems       prometheus.Gauge
 	Sites          prometheus.Gauge
 	Servers        prometheus.Gauge
@@ -30,10 +31,13 @@ func NewMetrics() *Metrics {
 			Name: "vhostgen_source_events_total", Help: "Source events handled, by source and action.",
 		}, []string{"source", "action"}),
 		Applies: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "vhostgen_applies_total", Help: "Apply attempts, by result (applied, unchanged, render_failed, check_failed, reload_failed, failed).",
+			Name: "vhostgen_applies_total", Help: "Apply attempts, by result (applied, updated, unchanged, render_failed, check_failed, reload_failed, failed).",
 		}, []string{"result"}),
 		Reloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vhostgen_reloads_total", Help: "Successful proxy reloads.",
+		}),
+		ProxyRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vhostgen_proxy_restarts_total", Help: "Times the supervised proxy (--supervise) died and was restarted.",
 		}),
 		Problems:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_problems", Help: "Problems in the current routing table."}),
 		Sites:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_sites", Help: "Sites (host names) in the current routing table."}),
@@ -41,7 +45,7 @@ func NewMetrics() *Metrics {
 		Generation:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_inventory_generation", Help: "Generation of the workload inventory last rendered."}),
 		LastApplied: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_last_apply_success_timestamp_seconds", Help: "When a config was last applied or found unchanged."}),
 	}
-	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.Applies, m.Reloads, m.Problems, m.Sites,
+	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.Applies, m.Reloads, m.ProxyRestarts, m.Problems, m.Sites,
 		m.Servers, m.Generation, m.LastApplied, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -16,7 +16,6 @@ import (
 // busy with the previous reload ignores the signal, so a quick second change would otherwise be
 // silently lost; the signal is sent again until a new worker appears.
 func HAProxyMasterReload(pidfile string, sig syscall.Signal) ReloadFunc {
-	attempts, wait := masterAttempts, masterWait
 	return func(ctx context.Context) error {
 		// The master removes and rewrites its pidfile while it re-executes for a reload.
 		pid, err := readPid(pidfile)
@@ -27,35 +26,41 @@ func HAProxyMasterReload(pidfile string, sig syscall.Signal) ReloadFunc {
 		if err != nil {
 			return err
 		}
-		before, err := children(pid)
-		if err != nil {
-			return err
-		}
-		for range attempts {
-			if err := syscall.Kill(pid, sig); err != nil {
-				return fmt.Errorf("signal %s to HAProxy's master, pid %d (from %s): %w", sig, pid, pidfile, err)
-			}
-			deadline := time.Now().Add(wait)
-			for time.Now().Before(deadline) {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(20 * time.Millisecond):
-				}
-				now, err := children(pid)
-				if err != nil {
-					return err
-				}
-				for c := range now {
-					if !before[c] {
-						return nil
-					}
-				}
-			}
-		}
-		return fmt.Errorf("HAProxy's master (pid %d, from %s) started no new worker after %d %s signals in %s: is it running in master-worker mode (-W), and does its log say why?",
-			pid, pidfile, attempts, sig, time.Duration(attempts)*wait)
+		return ReloadHAProxyMaster(ctx, pid, sig, pidfile)
 	}
+}
+
+// ReloadHAProxyMaster sends sig to HAProxy's master, pid, and waits for its new worker, sending
+// the signal again if the master was busy; from names where pid came from, for messages.
+func ReloadHAProxyMaster(ctx context.Context, pid int, sig syscall.Signal, from string) error {
+	before, err := children(pid)
+	if err != nil {
+		return err
+	}
+	for range masterAttempts {
+		if err := syscall.Kill(pid, sig); err != nil {
+			return fmt.Errorf("signal %s to HAProxy's master, pid %d (from %s): %w", sig, pid, from, err)
+		}
+		deadline := time.Now().Add(masterWait)
+		for time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			now, err := children(pid)
+			if err != nil {
+				return err
+			}
+			for c := range now {
+				if !before[c] {
+					return nil
+				}
+			}
+		}
+	}
+	return fmt.Errorf("HAProxy's master (pid %d, from %s) started no new worker after %d %s signals in %s: is it running in master-worker mode (-W), and does its log say why?",
+		pid, from, masterAttempts, sig, time.Duration(masterAttempts)*masterWait)
 }
 
 // How often and how long a master reload waits for a new worker (variables for the tests).

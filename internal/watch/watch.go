@@ -25,6 +25,8 @@ type Pipeline struct {
 	Log      *slog.Logger
 	Metrics  *admin.Metrics
 	State    *admin.State
+	// Applied, if set, runs after every successful apply (the supervisor starts the proxy then).
+	Applied func()
 }
 
 const (
@@ -82,6 +84,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				continue
 			}
 			retry = 0
+			if p.Applied != nil {
+				p.Applied()
+			}
 		}
 	}
 }
