@@ -19,7 +19,7 @@ const vhostGenImage = "vhost-gen:test"
 // buildImage builds the Dockerfile's default target, the edge gateway (vhost-gen with nginx and
 // HAProxy), once per run, with a Go builder made from this machine's toolchain and a base made by
 // debootstrap (there is no registry to pull either from).
-func buildImage(t *testing.T) string {
+func buildImage(t testing.TB) string {
 	imageOnce.Do(func() {
 		for _, script := range []string{"../scripts/builder-image.sh", "../scripts/base-image.sh"} {
 			if out, err := exec.Command("bash", script).CombinedOutput(); err != nil {

@@ -20,7 +20,7 @@ type gateway struct {
 
 // newGateway starts the gateway container with the Docker socket, on a new attachable overlay
 // network (g.edge), or with host networking when hostNet. Services are picked by the test's label.
-func newGateway(t *testing.T, proxy string, hostNet bool) *gateway {
+func newGateway(t testing.TB, proxy string, hostNet bool, extra ...string) *gateway {
 	t.Helper()
 	img := buildImage(t)
 	e := &env{t: t, proxy: proxy, label: testLabel(t), dir: t.TempDir()}
@@ -36,6 +36,7 @@ func newGateway(t *testing.T, proxy string, hostNet bool) *gateway {
 		"-v", "/var/run/docker.sock:/var/run/docker.sock", "--network", net}
 	flags := []string{"watch", "--supervise", "--proxy", proxy, "--out", out, "--source", "swarm",
 		"--label-filter", labelKey + "=" + e.label, "--wait", "50ms:500ms"}
+	flags = append(flags, extra...)
 	if hostNet {
 		admin := freePort(t)
 		g.adminURL = "http://127.0.0.1:" + strconv.Itoa(admin)
@@ -65,7 +66,7 @@ func newGateway(t *testing.T, proxy string, hostNet bool) *gateway {
 	return g
 }
 
-func testLabel(t *testing.T) string {
+func testLabel(t testing.TB) string {
 	name := strings.Trim(nonName.ReplaceAllString(strings.ToLower(strings.TrimPrefix(t.Name(), "Test")), "-"), "-")
 	if len(name) > 30 {
 		name = name[:30]

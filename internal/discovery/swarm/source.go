@@ -30,7 +30,13 @@ type Options struct {
 
 // burst is when polls follow an event: a scaled or updated service's new tasks take a moment to
 // run, so a few quick polls catch them without polling fast all the time.
-var burst = []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}
+var burst = []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
+	700 * time.Millisecond, time.Second, 1500 * time.Millisecond, 2 * time.Second, 3 * time.Second, 4 * time.Second}
+
+// eventGap is the least time between the start of a poll and the next poll an event asks for: a
+// storm of events (a service scaled or updated task by task: create, start, kill, die each) costs
+// a poll per eventGap, not one per event. An event after a quiet spell still polls at once.
+const eventGap = 100 * time.Millisecond
 
 // Source is the Swarm source.
 type Source struct {
@@ -62,15 +68,25 @@ func (s *Source) Name() string { return SourceName }
 var ErrNotManager = errors.New("not a Swarm manager")
 
 // CheckManager fails clearly when the engine is not a Swarm manager: a worker cannot list services
-// or tasks, and an engine outside a Swarm has none.
+// or tasks, and an engine outside a Swarm has none. A node that is starting, reconnecting to its
+// Swarm or locked is not ErrNotManager: that passes (a manager goes through "pending" and "error"
+// when its engine restarts or loses the cluster), so Watch waits for it.
 func (s *Source) CheckManager(ctx context.Context) error {
 	info, err := s.cli.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("engine info: %w", err)
 	}
-	switch {
-	case info.Swarm.LocalNodeState != swarm.LocalNodeStateActive:
-		return fmt.Errorf("%w: this engine is not part of a Swarm (state %q); --source swarm reads services and tasks from a manager: set DOCKER_HOST to a manager, or use --source docker", ErrNotManager, info.Swarm.LocalNodeState)
+	switch state := info.Swarm.LocalNodeState; {
+	case state == swarm.LocalNodeStateInactive || state == "":
+		return fmt.Errorf("%w: this engine is not part of a Swarm (state %q); --source swarm reads services and tasks from a manager: set DOCKER_HOST to a manager, or use --source docker", ErrNotManager, state)
+	case state == swarm.LocalNodeStateLocked:
+		return errors.New("this engine's Swarm is locked: unlock it (docker swarm unlock) and vhost-gen carries on")
+	case state != swarm.LocalNodeStateActive:
+		reason := "starting, or reconnecting to the Swarm"
+		if info.Swarm.Error != "" {
+			reason = info.Swarm.Error
+		}
+		return fmt.Errorf("this engine's Swarm node is not ready (state %q: %s)", state, reason)
 	case !info.Swarm.ControlAvailable:
 		return fmt.Errorf("%w: this engine is a Swarm worker (node %s), and only a manager's API lists services and tasks: run vhost-gen on a manager node (constraint node.role==manager) or set DOCKER_HOST to a manager", ErrNotManager, info.Swarm.NodeID)
 	}
@@ -141,12 +157,27 @@ func (s *Source) nodeAddresses(ctx context.Context, tasks []swarm.Task) (map[str
 }
 
 // explain turns the engine's "not a swarm manager" refusal into ErrNotManager, which Watch does
-// not retry: pointing at a worker is a mistake to fix, not an outage to wait out.
+// not retry: pointing at a worker is a mistake to fix, not an outage to wait out. A manager that is
+// starting or cannot reach its cluster refuses with "This node is not a swarm manager. Manager is
+// being prepared or has trouble connecting to the cluster.": an outage, not ErrNotManager.
 func (s *Source) explain(what string, err error) error {
-	if strings.Contains(err.Error(), "not a swarm manager") {
+	if msg := err.Error(); strings.Contains(msg, "not a swarm manager") && !strings.Contains(msg, "Manager is being prepared") {
 		return fmt.Errorf("%s: %w: %w", what, ErrNotManager, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// confirm checks a listing's ErrNotManager against the engine's own view of its node: a manager
+// between two runs of its Swarm node (state "error") also answers "not a swarm manager" for a
+// while. It returns the error to give up on, or the transient state to wait out.
+func (s *Source) confirm(ctx context.Context, err error) error {
+	if !errors.Is(err, ErrNotManager) {
+		return err
+	}
+	if cerr := s.CheckManager(ctx); cerr != nil {
+		return cerr // ErrNotManager for good, or a state that passes
+	}
+	return err // the engine calls itself a manager, yet refuses to list: nothing to wait for
 }
 
 // eventFilters ask for what announces a change of tasks: services (created, updated, scaled,
@@ -193,7 +224,7 @@ func (s *Source) Watch(ctx context.Context, out chan<- discovery.Update) error {
 			return err
 		}
 		if !down {
-			s.opt.Log.Warn("swarm manager unreachable; keeping the last routing table until it is back", "err", err)
+			s.opt.Log.Warn("swarm manager unreachable or not ready; keeping the last routing table until it is back", "err", err)
 			down = true
 		}
 		if connected {
@@ -215,8 +246,9 @@ func (s *Source) session(ctx context.Context, out chan<- discovery.Update, up fu
 		return false, err
 	}
 	msgs, errs := s.cli.Events(ctx, events.ListOptions{Filters: eventFilters()})
+	lastPoll := time.Now()
 	if err := s.poll(ctx, out); err != nil {
-		return false, err
+		return false, s.confirm(ctx, err)
 	}
 	up()
 	ticker := time.NewTicker(s.opt.Poll)
@@ -245,12 +277,17 @@ func (s *Source) session(ctx context.Context, out chan<- discovery.Update, up fu
 				s.nodesStale = true
 				s.mu.Unlock()
 			}
-			now := time.Now()
+			// The burst starts again from this event: its first poll at once, or eventGap after
+			// the last poll when that one has only just started.
+			first := time.Now()
+			if next := lastPoll.Add(eventGap); next.After(first) {
+				first = next
+			}
 			pending = pending[:0]
 			for _, d := range burst {
-				pending = append(pending, now.Add(d))
+				pending = append(pending, first.Add(d))
 			}
-			timer.Reset(0)
+			timer.Reset(time.Until(first))
 		case <-timer.C:
 			for len(pending) > 0 && !pending[0].After(time.Now()) {
 				pending = pending[1:]
@@ -258,12 +295,14 @@ func (s *Source) session(ctx context.Context, out chan<- discovery.Update, up fu
 			if len(pending) > 0 {
 				timer.Reset(time.Until(pending[0]))
 			}
+			lastPoll = time.Now()
 			if err := s.poll(ctx, out); err != nil {
-				return true, err
+				return true, s.confirm(ctx, err)
 			}
 		case <-ticker.C:
+			lastPoll = time.Now()
 			if err := s.poll(ctx, out); err != nil {
-				return true, err
+				return true, s.confirm(ctx, err)
 			}
 		}
 	}
