@@ -40,14 +40,6 @@ func permutations(ws []discovery.Workload, f func([]discovery.Workload)) {
 	rec(0)
 }
 
-func tcpServerNames(ts TCPService) []string {
-	var out []string
-	for _, s := range ts.Backend.Servers {
-		out = append(out, s.Name)
-	}
-	return out
-}
-
 func TestTCPReplicasShareOnePort(t *testing.T) {
 	ws := []discovery.Workload{
 		tcpWL("db-2", "10.0.0.3", "shop_db", time.Minute, "VIRTUAL_TCP_PORT=5432"),
