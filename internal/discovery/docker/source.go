@@ -216,36 +216,9 @@ func eventFilters() filters.Args {
 // Watch implements discovery.Source. An unreachable engine is logged once per outage, retried
 // with backoff, and sends nothing, so the last routing table stays in force.
 func (s *Source) Watch(ctx context.Context, out chan<- discovery.Update) error {
-	const minBackoff, maxBackoff = 250 * time.Millisecond, 10 * time.Second
-	backoff, down := minBackoff, false
-	for {
-		connected, err := s.session(ctx, out, func() {
-			if down {
-				s.opt.Log.Info("docker engine reachable again; resynced")
-				down = false
-			}
-			backoff = minBackoff
-		})
-		if ctx.Err() != nil {
-			return nil
-		}
-		switch {
-		case !down:
-			s.opt.Log.Warn("docker engine unreachable; keeping the last routing table until it is back", "err", err)
-			down = true
-		default:
-			s.opt.Log.Debug("docker engine still unreachable", "err", err)
-		}
-		if connected {
-			backoff = minBackoff
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, maxBackoff)
-	}
+	return discovery.Reconnect(ctx, s.opt.Log, "docker engine", func(ctx context.Context, up func()) (bool, error) {
+		return s.session(ctx, out, up)
+	}, nil)
 }
 
 // session subscribes to events, resyncs, and handles events until the stream fails.

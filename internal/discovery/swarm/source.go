@@ -207,36 +207,9 @@ func announces(m events.Message) bool {
 // Watch implements discovery.Source: a full set on every poll; the pipeline's inventory ignores
 // polls that change nothing. An unreachable engine keeps the last set; a worker is an error.
 func (s *Source) Watch(ctx context.Context, out chan<- discovery.Update) error {
-	const minBackoff, maxBackoff = 250 * time.Millisecond, 10 * time.Second
-	backoff, down := minBackoff, false
-	for {
-		connected, err := s.session(ctx, out, func() {
-			if down {
-				s.opt.Log.Info("swarm manager reachable again; resynced")
-				down = false
-			}
-			backoff = minBackoff
-		})
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, ErrNotManager) {
-			return err
-		}
-		if !down {
-			s.opt.Log.Warn("swarm manager unreachable or not ready; keeping the last routing table until it is back", "err", err)
-			down = true
-		}
-		if connected {
-			backoff = minBackoff
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, maxBackoff)
-	}
+	return discovery.Reconnect(ctx, s.opt.Log, "swarm manager", func(ctx context.Context, up func()) (bool, error) {
+		return s.session(ctx, out, up)
+	}, func(err error) bool { return errors.Is(err, ErrNotManager) })
 }
 
 func (s *Source) session(ctx context.Context, out chan<- discovery.Update, up func()) (connected bool, err error) {
