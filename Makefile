@@ -37,10 +37,15 @@ integration: env
 
 test: env lint unit fuzz integration
 
-# Unit benchmarks (per-event path, build + render), then convergence through real nginx.
+# Unit benchmarks (per-event path, build + render), then convergence through real nginx and
+# HAProxy (20 starts each), on a Swarm (10 scale-ups), the Swarm poll's API cost, and the zero-drop
+# figures (the test's log).
 bench: env
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
-	$(GO) test -run '^$$' -bench . -benchtime 20x ./integration/
+	$(GO) test -run '^$$' -bench StartToFirst200 -benchtime 20x ./integration/
+	$(GO) test -run '^$$' -bench SwarmScaleToFirst200 -benchtime 10x ./integration/
+	$(GO) test -run '^$$' -bench SwarmPollCost -benchtime 1x ./integration/
+	$(GO) test -count=1 -run TestZeroDrop -v ./integration/ | grep -E 'zero-drop|abrupt|^(ok|FAIL|---)' 
 
 demo:
 	bash scripts/demo.sh
