@@ -24,6 +24,11 @@ func newGateway(t testing.TB, proxy string, hostNet bool, extra ...string) *gate
 	t.Helper()
 	img := buildImage(t)
 	e := &env{t: t, proxy: proxy, label: testLabel(t), dir: t.TempDir()}
+	// After a dockerd restart (TestEngineRestart) the manager takes a moment to lead again.
+	e.waitFor("the Swarm manager to answer", func() error {
+		_, err := execDocker("node", "ls", "-q")
+		return err
+	})
 	t.Cleanup(func() { removeServices(e.label); removeLabelled(labelKey + "=" + e.label) })
 	g := &gateway{env: e, container: e.name("gw"), port: freePort(t)}
 	net := "host"
