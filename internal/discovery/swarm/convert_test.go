@@ -112,7 +112,7 @@ func TestFromTaskFixtures(t *testing.T) {
 			ID:     ingTaskID,
 			Name:   "vgt-ing.1." + ingTaskID,
 			Source: "swarm",
-			Labels: map[string]string{"VIRTUAL_PORT": "80"},      // --container-label
+			Labels: map[string]string{"VIRTUAL_PORT": "80"},       // --container-label
 			Env:    map[string]string{"VIRTUAL_HOST": "ing.test"}, // --env
 			// ingress is kept (routing never uses it, and says so in its problems).
 			Networks: []discovery.Network{{Name: "ingress", ID: ingressNetID, IP: "10.0.0.4"}},

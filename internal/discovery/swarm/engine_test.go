@@ -45,10 +45,20 @@ const (
 	managerInfo = `{"ID":"engine","Name":"vm","Swarm":{"NodeID":"spqfk05tebrybxaujoznz6fo7","NodeAddr":"127.0.0.1","LocalNodeState":"active","ControlAvailable":true}}`
 	workerInfo  = `{"ID":"engine","Name":"w1","Swarm":{"NodeID":"w1nodeid","NodeAddr":"10.0.0.12","LocalNodeState":"active","ControlAvailable":false}}`
 	noSwarmInfo = `{"ID":"engine","Name":"solo","Swarm":{"NodeID":"","NodeAddr":"","LocalNodeState":"inactive","ControlAvailable":false}}`
+	// A manager's engine passes through these when it restarts or loses its cluster.
+	pendingInfo = `{"ID":"engine","Name":"vm","Swarm":{"NodeID":"spqfk05tebrybxaujoznz6fo7","LocalNodeState":"pending","ControlAvailable":false}}`
+	errorInfo   = `{"ID":"engine","Name":"vm","Swarm":{"NodeID":"","LocalNodeState":"error","ControlAvailable":false,"Error":"manager stopped: can't initialize raft node: rpc error"}}`
+	lockedInfo  = `{"ID":"engine","Name":"vm","Swarm":{"NodeID":"","LocalNodeState":"locked","ControlAvailable":false}}`
 )
 
-// notManagerMessage is what the real engine answers (503) to a swarm request on a worker.
-const notManagerMessage = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager."
+// What the real engine answers (503) to a swarm request on a node that is not an active manager
+// (moby daemon/cluster errNoManager): a worker; a node without a running Swarm node (outside a
+// Swarm, or a member between two runs of its node); a manager starting or cut off.
+const (
+	notManagerMessage = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager."
+	noSwarmMessage    = `This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`
+	preparingMessage  = "This node is not a swarm manager. Manager is being prepared or has trouble connecting to the cluster."
+)
 
 func newFakeSwarm(t *testing.T) *fakeSwarm {
 	t.Helper()

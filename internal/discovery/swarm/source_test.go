@@ -359,6 +359,30 @@ func TestCheckManager(t *testing.T) {
 		{"not in a swarm", noSwarmInfo, true, []string{"not part of a Swarm", "--source docker", "DOCKER_HOST"}},
 		{"worker", workerInfo, true, []string{"worker", "w1nodeid", "manager", "DOCKER_HOST"}},
 	}
+	// States a manager passes through: errors, but not ErrNotManager (Watch waits them out).
+	transient := []struct {
+		name, info string
+		mentions   []string
+	}{
+		{"pending", pendingInfo, []string{`"pending"`, "starting"}},
+		{"error", errorInfo, []string{`"error"`, "can't initialize raft node"}},
+		{"locked", lockedInfo, []string{"locked", "docker swarm unlock"}},
+	}
+	for _, tt := range transient {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newFakeSwarm(t)
+			e.set(func(e *fakeSwarm) { e.info = []byte(tt.info) })
+			err := New(e.client(), Options{Log: quiet}).CheckManager(context.Background())
+			if err == nil || errors.Is(err, ErrNotManager) {
+				t.Fatalf("CheckManager = %v, want an error that is not ErrNotManager", err)
+			}
+			for _, m := range tt.mentions {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q does not mention %q", err, m)
+				}
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newFakeSwarm(t)
@@ -631,11 +655,18 @@ func TestWatchEventPollsAtOnce(t *testing.T) {
 	if got := w.events(); !slices.Equal(got, []string{"service update"}) {
 		t.Errorf("OnEvent got %v", got)
 	}
-	// The burst: more polls follow within the next seconds (250ms, 500ms, 1s, ...).
+	// The burst: more polls follow within the next seconds, at the burst's offsets.
 	before := e.calls("/tasks")
-	time.Sleep(1200 * time.Millisecond)
-	if n := e.calls("/tasks") - before; n < 2 || n > 4 {
-		t.Errorf("%d polls in the 1.2s after the first, want the burst's 3", n)
+	const window = 1200 * time.Millisecond
+	time.Sleep(window)
+	want := 0
+	for _, d := range burst[1:] {
+		if d <= window-100*time.Millisecond {
+			want++
+		}
+	}
+	if n := e.calls("/tasks") - before; n < want-1 || n > want+1 {
+		t.Errorf("%d polls in the %v after the first, want the burst's %d (%v)", n, window, want, burst)
 	}
 	if n := e.calls("/nodes"); n != 1 {
 		t.Errorf("node lists = %d, want 1: a service event does not make the nodes stale", n)
@@ -669,7 +700,7 @@ func TestWatchNodeEventRefreshesNodes(t *testing.T) {
 			t.Errorf("%s: NodeAddress %q after the node event, want the new address", wl.Name, wl.NodeAddress)
 		}
 	}
-	time.Sleep(600 * time.Millisecond) // two more polls of the burst
+	time.Sleep(600 * time.Millisecond) // more polls of the burst
 	if n := e.calls("/nodes"); n != 2 {
 		t.Errorf("node lists = %d, want 2 (first poll, then once after the node event)", n)
 	}
@@ -763,5 +794,178 @@ func TestWatchEngineLostKeepsQuiet(t *testing.T) {
 	u, ok := w.next(t, 15*time.Second)
 	if !ok || !u.Full || len(u.Workloads) != 2 {
 		t.Errorf("after recovery: %+v (sent %v), want a Full update of 2 workloads", u, ok)
+	}
+}
+
+// The engine's refusals: a worker's, and one from a node without a Swarm node, are ErrNotManager;
+// a manager being prepared (or cut off from its cluster) is an outage.
+func TestListRefusals(t *testing.T) {
+	for _, tt := range []struct {
+		msg        string
+		notManager bool
+	}{
+		{notManagerMessage, true},
+		{noSwarmMessage, true},
+		{preparingMessage, false},
+	} {
+		e := newFakeSwarm(t)
+		e.set(func(e *fakeSwarm) { e.failures["/tasks"] = fakeFailure{http.StatusServiceUnavailable, tt.msg} })
+		_, err := New(e.client(), Options{Log: quiet}).List(context.Background())
+		if err == nil || errors.Is(err, ErrNotManager) != tt.notManager || !strings.Contains(err.Error(), "list tasks") {
+			t.Errorf("refusal %q: List = %v, want ErrNotManager %v", tt.msg, err, tt.notManager)
+		}
+	}
+}
+
+// A manager's engine restarting passes through "pending", "error" and (with autolock) "locked":
+// Watch sends nothing meanwhile, does not give up, and resyncs when the manager is back.
+func TestWatchWaitsOutNodeStates(t *testing.T) {
+	for _, info := range []string{pendingInfo, errorInfo, lockedInfo} {
+		e := newFakeSwarm(t)
+		e.set(func(e *fakeSwarm) { e.info = []byte(info) })
+		w := startWatch(t, e, Options{Poll: time.Minute})
+		if u, ok := w.next(t, 700*time.Millisecond); ok {
+			t.Errorf("%s: sent %+v", info, u)
+		}
+		select {
+		case err := <-w.done:
+			t.Fatalf("%s: Watch gave up: %v", info, err)
+		default:
+		}
+		if e.calls("/info") < 2 {
+			t.Errorf("%s: not retried (%d info requests)", info, e.calls("/info"))
+		}
+		e.set(func(e *fakeSwarm) { e.info = []byte(managerInfo) })
+		if u, ok := w.next(t, 5*time.Second); !ok || !u.Full || len(u.Workloads) != 2 {
+			t.Errorf("%s, then a manager: %+v (sent %v), want a Full update", info, u, ok)
+		}
+		w.stop(t)
+	}
+}
+
+// Mid-watch refusals are checked against the engine's own state: a manager between two runs of its
+// Swarm node, or being prepared, is waited for; a node demoted to worker ends Watch.
+func TestWatchRefusalMidWatch(t *testing.T) {
+	t.Run("reconnecting", func(t *testing.T) {
+		e := newFakeSwarm(t)
+		w := startWatch(t, e, Options{Poll: 50 * time.Millisecond})
+		if _, ok := w.next(t, 2*time.Second); !ok {
+			t.Fatal("no first update")
+		}
+		e.set(func(e *fakeSwarm) {
+			e.info = []byte(errorInfo)
+			e.failures["/services"] = fakeFailure{http.StatusServiceUnavailable, noSwarmMessage}
+		})
+		time.Sleep(150 * time.Millisecond)
+		w.drain()
+		if u, ok := w.next(t, 700*time.Millisecond); ok {
+			t.Errorf("sent %+v while the node reconnects", u)
+		}
+		select {
+		case err := <-w.done:
+			t.Fatalf("Watch gave up on a reconnecting manager: %v", err)
+		default:
+		}
+		e.set(func(e *fakeSwarm) { e.info, e.failures = []byte(managerInfo), map[string]fakeFailure{} })
+		if u, ok := w.next(t, 5*time.Second); !ok || !u.Full || len(u.Workloads) != 2 {
+			t.Errorf("after the reconnect: %+v (sent %v)", u, ok)
+		}
+	})
+	t.Run("being prepared", func(t *testing.T) {
+		e := newFakeSwarm(t)
+		w := startWatch(t, e, Options{Poll: 50 * time.Millisecond})
+		if _, ok := w.next(t, 2*time.Second); !ok {
+			t.Fatal("no first update")
+		}
+		e.set(func(e *fakeSwarm) {
+			e.failures["/tasks"] = fakeFailure{http.StatusServiceUnavailable, preparingMessage}
+		})
+		time.Sleep(150 * time.Millisecond)
+		w.drain()
+		select {
+		case err := <-w.done:
+			t.Fatalf("Watch gave up on a manager being prepared: %v", err)
+		case u := <-w.out:
+			t.Errorf("sent %+v while the manager is being prepared", u)
+		case <-time.After(700 * time.Millisecond):
+		}
+		e.set(func(e *fakeSwarm) { e.failures = map[string]fakeFailure{} })
+		if u, ok := w.next(t, 5*time.Second); !ok || !u.Full {
+			t.Errorf("after the manager is ready: %+v (sent %v)", u, ok)
+		}
+	})
+	t.Run("demoted", func(t *testing.T) {
+		e := newFakeSwarm(t)
+		w := startWatch(t, e, Options{Poll: 50 * time.Millisecond})
+		if _, ok := w.next(t, 2*time.Second); !ok {
+			t.Fatal("no first update")
+		}
+		e.set(func(e *fakeSwarm) {
+			e.info = []byte(workerInfo)
+			e.failures["/services"] = fakeFailure{http.StatusServiceUnavailable, notManagerMessage}
+		})
+		select {
+		case err := <-w.done:
+			if !errors.Is(err, ErrNotManager) || !strings.Contains(err.Error(), "worker") {
+				t.Errorf("Watch = %v, want ErrNotManager naming the worker", err)
+			}
+			close(w.done)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Watch did not give up on a node demoted to worker")
+		}
+	})
+}
+
+// A storm of events (a service scaled: each task's container created and started, the service
+// updated) costs a poll per eventGap and the burst's tail, not a poll per event.
+func TestWatchEventStormCoalesced(t *testing.T) {
+	e := newFakeSwarm(t)
+	w := startWatch(t, e, Options{Poll: time.Minute})
+	if _, ok := w.next(t, 2*time.Second); !ok {
+		t.Fatal("no first update")
+	}
+	before := e.calls("/tasks")
+	start := time.Now()
+	for i := range 30 {
+		e.events <- containerEvent("start", map[string]string{"com.docker.swarm.task.id": fmt.Sprint("t", i)})
+		time.Sleep(5 * time.Millisecond)
+	}
+	storm := time.Since(start)
+	time.Sleep(50 * time.Millisecond)
+	during := e.calls("/tasks") - before
+	// One poll at once, then at most one per eventGap.
+	if limit := 2 + int(storm/eventGap); during > limit {
+		t.Errorf("%d polls during a %v storm of 30 events, want at most %d", during, storm.Round(time.Millisecond), limit)
+	}
+	if during < 1 {
+		t.Error("the storm did not poll")
+	}
+	time.Sleep(burst[len(burst)-1] + 500*time.Millisecond) // the burst's tail after the last event
+	total := e.calls("/tasks") - before
+	t.Logf("30 events in %v: %d polls during the storm, %d in all with the burst's tail (%d API requests)",
+		storm.Round(time.Millisecond), during, total, 2*total)
+	if total > during+len(burst) {
+		t.Errorf("%d polls in all, want at most %d", total, during+len(burst))
+	}
+	if got := len(w.events()); got != 30 {
+		t.Errorf("OnEvent called %d times, want 30", got)
+	}
+}
+
+// A lone event shortly after a poll is not lost: it polls eventGap after that poll.
+func TestWatchEventJustAfterAPoll(t *testing.T) {
+	e := newFakeSwarm(t)
+	w := startWatch(t, e, Options{Poll: time.Minute})
+	if _, ok := w.next(t, 2*time.Second); !ok {
+		t.Fatal("no first update")
+	}
+	e.events <- events.Message{Type: events.ServiceEventType, Action: "update"}
+	if _, ok := w.next(t, time.Second); !ok {
+		t.Fatal("no poll after the first event")
+	}
+	before := e.calls("/tasks")
+	e.events <- events.Message{Type: events.ServiceEventType, Action: "update"} // within eventGap
+	if _, ok := w.next(t, 500*time.Millisecond); !ok || e.calls("/tasks") == before {
+		t.Error("an event right after a poll did not poll within 500ms")
 	}
 }
