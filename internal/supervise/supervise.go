@@ -51,8 +51,13 @@ func (s *Supervisor) Ensure() error {
 	if s.started || s.stopping {
 		return nil
 	}
+	// Started only once it runs: a proxy that could not start (its binary missing) is tried
+	// again, and the error reported again, at the next apply.
+	if err := s.startLocked(); err != nil {
+		return err
+	}
 	s.started = true
-	return s.startLocked()
+	return nil
 }
 
 // ReloadFunc is the apply step's reload: it starts the proxy the first time, and reloads it after.
@@ -105,10 +110,14 @@ func (s *Supervisor) monitor(pid int, exited chan struct{}, since time.Time) {
 		}
 	}
 	// Whatever is left of the group (orphaned workers) goes too, and is reaped if it was
-	// reparented to us (vhost-gen is PID 1 in the gateway).
+	// reparented to us (vhost-gen is PID 1 in the gateway). The wait blocks until none of our
+	// children is left in the group (ECHILD): SIGKILL takes a moment, and a member reaped with
+	// WNOHANG before it had died would stay a zombie for good. Only this group is waited for, so
+	// vhost-gen's own commands keep their exit statuses.
 	syscall.Kill(-pid, syscall.SIGKILL)
 	for {
-		if p, err := syscall.Wait4(-pid, nil, syscall.WNOHANG, nil); p <= 0 || err != nil {
+		_, err := syscall.Wait4(-pid, nil, 0, nil)
+		if err != nil && !errors.Is(err, syscall.EINTR) {
 			break
 		}
 	}
