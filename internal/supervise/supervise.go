@@ -94,6 +94,7 @@ func (s *Supervisor) startLocked() error {
 		return fmt.Errorf("start the proxy (%s): %w", path, err)
 	}
 	s.pid, s.exited = p.Pid, make(chan struct{})
+	p.Release() // monitor waits for it by pid
 	s.Log.Info("proxy started", "pid", p.Pid, "cmd", s.Argv)
 	go s.monitor(p.Pid, s.exited, time.Now())
 	return nil
@@ -140,13 +141,17 @@ func (s *Supervisor) monitor(pid int, exited chan struct{}, since time.Time) {
 	s.Log.Error("proxy exited; restarting it with the last applied config", "pid", pid, "status", describe(ws), "in", delay)
 	time.Sleep(delay)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.stopping || s.pid != 0 {
+		s.mu.Unlock()
 		return
 	}
-	if err := s.startLocked(); err != nil {
-		s.Log.Error("proxy restart failed; trying again at the next apply", "err", err)
+	err := s.startLocked()
+	if err != nil {
 		s.started = false
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.Log.Error("proxy restart failed; trying again at the next apply", "err", err)
 		return
 	}
 	if s.OnRestart != nil {
