@@ -94,7 +94,6 @@ func (s *Supervisor) startLocked() error {
 		return fmt.Errorf("start the proxy (%s): %w", path, err)
 	}
 	s.pid, s.exited = p.Pid, make(chan struct{})
-	p.Release() // monitor waits for it by pid
 	s.Log.Info("proxy started", "pid", p.Pid, "cmd", s.Argv)
 	go s.monitor(p.Pid, s.exited, time.Now())
 	return nil
