@@ -92,7 +92,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	fs.Var(&c.ProxyNetworks, "proxy-networks", "the proxy's `NETWORKS` (comma separated), when vhost-gen does not run in the proxy's container")
 	fs.StringVar(&c.ProxyContainer, "proxy-container", "", "the proxy's container `NAME` (or ID), whose networks are the proxy's networks")
 	fs.StringVar(&c.ProxyLabel, "proxy-label", "", "the proxy's containers carry this label (`KEY` or KEY=VALUE); their networks are the proxy's")
-	fs.StringVar(&c.LabelFilter, "label-filter", "", "only containers with this label (`KEY` or KEY=VALUE) are considered, for several proxies on one engine")
+	fs.StringVar(&c.LabelFilter, "label-filter", "", "only containers (with --source swarm: services) with this label (`KEY` or KEY=VALUE) are considered, for several proxies on one engine")
 	fs.Var(&c.Sources, "source", "where workloads come from: docker (one engine's containers) or swarm (a manager's services and tasks); etcd is planned")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9180", "the admin HTTP server (/healthz, /metrics, /routes) `ADDR`; empty disables it")
 	fs.StringVar(&c.HostAddress, "host-address", "", "the engine host's `ADDRESS` for published ports and host networking (default: DOCKER_HOST's host, else 127.0.0.1)")
