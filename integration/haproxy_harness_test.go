@@ -1,9 +1,8 @@
 package integration
 
 import (
+	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vhost-gen/vhost-gen/internal/apply/haproxy"
 )
 
 // startHAProxy starts HAProxy in master-worker mode, in the foreground, on a minimal config that
@@ -62,56 +63,34 @@ frontend http
 	})
 }
 
-// master sends one command to HAProxy's master CLI. While the master re-executes itself for a
-// reload its socket refuses or drops connections for a moment: that is retried.
+// master sends one command to HAProxy's master CLI.
 func (e *env) master(cmd string) (string, error) {
-	var out string
-	var err error
-	for range 20 {
-		if out, err = unixCommand(filepath.Join(e.dir, "master.sock"), cmd); err == nil && out != "" {
-			return out, nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return out, err
+	return (&haproxy.Runtime{Socket: filepath.Join(e.dir, "master.sock")}).Do(context.Background(), cmd)
 }
 
 // runtimeAPI sends one command to HAProxy's runtime API (the worker's stats socket).
 func (e *env) runtimeAPI(cmd string) (string, error) {
-	return unixCommand(filepath.Join(e.dir, "admin.sock"), cmd)
+	return (&haproxy.Runtime{Socket: filepath.Join(e.dir, "admin.sock")}).Do(context.Background(), cmd)
 }
 
-func unixCommand(path, cmd string) (string, error) {
-	c, err := net.DialTimeout("unix", path, 2*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, cmd+"\n"); err != nil {
-		return "", err
-	}
-	c.(*net.UnixConn).CloseWrite()
-	out, err := io.ReadAll(c)
-	return string(out), err
-}
-
-// masterReloads is how many times HAProxy's master has reloaded, from "show proc".
+// masterReloads is how many times HAProxy's master has reloaded, from "show proc". While the
+// master re-executes itself for a reload its CLI refuses connections for a moment: that is waited
+// out.
 func (e *env) masterReloads() int {
 	e.t.Helper()
-	out, err := e.master("show proc")
-	if err != nil {
-		e.t.Fatalf("master CLI: %v", err)
-	}
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) >= 3 && f[1] == "master" {
-			n, err := strconv.Atoi(f[2])
-			if err != nil {
-				break
-			}
-			return n
+	n := 0
+	e.waitFor("HAProxy's master CLI to answer show proc", func() error {
+		out, err := e.master("show proc")
+		if err != nil {
+			return err
 		}
-	}
-	e.t.Fatalf("no master line in show proc:\n%s", out)
-	return 0
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[1] == "master" {
+				n, err = strconv.Atoi(f[2])
+				return err
+			}
+		}
+		return fmt.Errorf("no master line in show proc:\n%s", out)
+	})
+	return n
 }

@@ -270,30 +270,9 @@ func (c *churn) counters() applyCounters {
 		reloads: e.reloads(),
 	}
 	if e.proxy == "haproxy" {
-		a.master = masterReloadsRetry(e)
+		a.master = e.masterReloads()
 	}
 	return a
-}
-
-// masterReloadsRetry is e.masterReloads, but waits out the moments when the master CLI refuses
-// connections (while the master re-executes itself for a reload, and it reloads a lot here).
-func masterReloadsRetry(e *env) int {
-	e.t.Helper()
-	n := 0
-	e.waitFor("HAProxy's master CLI to answer show proc", func() error {
-		out, err := e.master("show proc")
-		if err != nil {
-			return err
-		}
-		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) >= 3 && f[1] == "master" {
-				n, err = strconv.Atoi(f[2])
-				return err
-			}
-		}
-		return fmt.Errorf("no master line in show proc:\n%s", out)
-	})
-	return n
 }
 
 func (a applyCounters) sub(b applyCounters) applyCounters {
