@@ -30,9 +30,10 @@ const zeroDropApplies = 50
 // to read them. After the proof, each subtest also measures the abrupt case (`docker kill`, no
 // drain grace) and logs its figure, without asserting it.
 //
-// The subtests run one after the other, so that their load numbers mean something.
+// The subtests run one after the other, and the test is not parallel: Go runs it before the
+// parallel tests start, alone, so that its load numbers mean something (on 2 cores shared with
+// image builds and Swarm tests, a request can wait seconds for a CPU, which is no drop).
 func TestZeroDrop(t *testing.T) {
-	t.Parallel()
 	for _, c := range []struct {
 		name, proxy string
 		flags       []string
