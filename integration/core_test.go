@@ -187,6 +187,13 @@ func restartNoReload(t *testing.T, proxy string) {
 	h := e.host("steady")
 	e.run("steady", "-e", "VIRTUAL_HOST="+h, "--network", net)
 	e.waitBody(h, "/", "name=steady")
+	// The proxy can serve the new route a moment before vhost-gen counts the reload.
+	e.waitFor("the route's reload to be counted", func() error {
+		if e.reloads() < 1 {
+			return fmt.Errorf("no reload counted yet")
+		}
+		return nil
+	})
 	before, reloads := e.config(), e.reloads()
 	masterReloads := 0
 	if proxy == "haproxy" {
