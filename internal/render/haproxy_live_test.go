@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,8 +92,9 @@ func (l *lockedBuffer) String() string {
 }
 
 // startHAProxy writes cfg, has haproxy check it, and runs it in the foreground until the test
-// ends; it returns once HAProxy accepts connections at ready.
-func startHAProxy(t *testing.T, cfg []byte, ready string) {
+// ends; it returns once HAProxy accepts connections at ready, with HAProxy's output so far and to
+// come.
+func startHAProxy(t *testing.T, cfg []byte, ready string) *lockedBuffer {
 	t.Helper()
 	requireBinary(t, "haproxy")
 	file := filepath.Join(t.TempDir(), "haproxy.cfg")
@@ -127,7 +129,7 @@ func startHAProxy(t *testing.T, cfg []byte, ready string) {
 		}
 		if c, err := net.DialTimeout("tcp", ready, 100*time.Millisecond); err == nil {
 			c.Close()
-			return
+			return &out
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("haproxy does not accept connections at %s after 10s:\n%s", ready, out.String())
@@ -396,5 +398,50 @@ func TestHAProxyNoStatsByDefault(t *testing.T) {
 	}
 	if strings.Contains(string(out), "stats enable") || strings.Contains(string(out), "stats uri") {
 		t.Errorf("a stats page without Options.Stats:\n%s", out)
+	}
+}
+
+// TestHAProxyDeadServers: two of a host's three servers die (their listeners close) after HAProxy
+// has started with them up, as containers that died while still in this worker's list. Every
+// request is retried until it reaches the live one, and each dead server leaves the rotation at
+// its first failed connect on live traffic ("Health analyze"), long before three failed health
+// checks could take it out.
+func TestHAProxyDeadServers(t *testing.T) {
+	requireBinary(t, "haproxy")
+	const lo = "127.0.0.1"
+	live, dead1, dead2 := newLiveBackend(t, "live", false), newLiveBackend(t, "dead-1", false), newLiveBackend(t, "dead-2", false)
+	listen := lo + ":" + strconv.Itoa(freePort(t))
+	ws := []discovery.Workload{
+		ctr("dead-1", lo, host("shop.example.com"), dead1.port()),
+		ctr("live", lo, host("shop.example.com"), live.port()),
+		ctr("dead-2", lo, host("shop.example.com"), dead2.port()),
+	}
+	r, err := Load("haproxy", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := r.Render(NewData(routing.Build(ws, routing.Options{ProxyNetworks: []string{"frontend"}}),
+		Options{Listen: listen, Runtime: filepath.Join(t.TempDir(), "admin.sock")}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := startHAProxy(t, cfg, listen)
+	dead1.srv.Close()
+	dead2.srv.Close()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for i := range 6 {
+		if r := liveGet(t, client, listen, "shop.example.com", "/"); r.status != 200 || r.servedBy() != "live" {
+			t.Fatalf("request %d: %d from %q, want 200 from the live server", i, r.status, r.servedBy())
+		}
+	}
+	for _, dead := range []string{"dead-1", "dead-2"} {
+		want := regexp.MustCompile(`Server \S+/` + dead + ` is DOWN, reason: Health analyze`)
+		ok := false
+		for end := time.Now().Add(5 * time.Second); !ok && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			ok = want.MatchString(out.String())
+		}
+		if !ok {
+			t.Errorf("%s was not taken out by its failed connect on live traffic; haproxy said:\n%s", dead, out.String())
+		}
 	}
 }
