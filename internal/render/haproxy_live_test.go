@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vhost-gen/vhost-gen/internal/apply"
+	"github.com/vhost-gen/vhost-gen/internal/apply/haproxy"
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 )
@@ -420,12 +422,15 @@ func TestHAProxyDeadServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rt := &haproxy.Runtime{Socket: filepath.Join(t.TempDir(), "admin.sock")}
 	cfg, err := r.Render(NewData(routing.Build(ws, routing.Options{ProxyNetworks: []string{"frontend"}}),
-		Options{Listen: listen, Runtime: filepath.Join(t.TempDir(), "admin.sock")}))
+		Options{Listen: listen, Runtime: rt.Socket}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := startHAProxy(t, cfg, listen)
+	// Up means checked up: a server that fails its very first check is down at once.
+	waitChecked(t, rt, "shop.example.com", 3)
 	dead1.srv.Close()
 	dead2.srv.Close()
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
@@ -444,4 +449,29 @@ func TestHAProxyDeadServers(t *testing.T) {
 			t.Errorf("%s was not taken out by its failed connect on live traffic; haproxy said:\n%s", dead, out.String())
 		}
 	}
+}
+
+// waitChecked waits until n servers of backend have passed a health check, from the runtime API's
+// "show stat" (its check_status column).
+func waitChecked(t *testing.T, rt *haproxy.Runtime, backend string, n int) {
+	t.Helper()
+	var stat string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		var err error
+		if stat, err = rt.Do(context.Background(), "show stat"); err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimPrefix(stat, "# "), "\n")
+		col := slices.Index(strings.Split(lines[0], ","), "check_status")
+		ok := 0
+		for _, l := range lines[1:] {
+			if f := strings.Split(l, ","); col >= 0 && len(f) > col && f[0] == backend && f[col] == "L4OK" {
+				ok++
+			}
+		}
+		if ok == n {
+			return
+		}
+	}
+	t.Fatalf("%d servers of %s did not pass a health check in 10s:\n%s", n, backend, stat)
 }
