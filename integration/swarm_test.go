@@ -192,6 +192,10 @@ func TestSwarmBlueGreen(t *testing.T) {
 	g.service("green", "--network", edge, "--replicas", "2", "--label", "VIRTUAL_HOST="+next)
 	g.waitBody(h, "/", "name=blue")
 	g.waitBody(next, "/", "name=green")
+	// Every task is up before its containers are recorded: one replica can answer while the
+	// other's container is still being created.
+	g.waitReplicas(h, 2)
+	g.waitReplicas(next, 2)
 	blue, green := g.taskContainers("blue"), g.taskContainers("green")
 
 	flip := func(to, from string) {
