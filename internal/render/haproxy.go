@@ -28,22 +28,30 @@ func bindPort(listen string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
+// The kinds of host name, in the order nginx tries them.
+const (
+	exactHost    = iota
+	leadingStar  // "*.example.com"
+	trailingStar // "example.*"
+)
+
+func hostKind(h string) int {
+	switch {
+	case strings.HasPrefix(h, "*."):
+		return leadingStar
+	case strings.HasSuffix(h, ".*"):
+		return trailingStar
+	}
+	return exactHost
+}
+
 // haproxyHostOrder orders sites the way nginx picks a server name, because HAProxy takes the
 // first matching use_backend: exact names, then "*.x" longest first, then "x.*" longest first.
 func haproxyHostOrder(sites []routing.Site) []routing.Site {
-	kind := func(h string) int {
-		switch {
-		case strings.HasPrefix(h, "*."):
-			return 1
-		case strings.HasSuffix(h, ".*"):
-			return 2
-		}
-		return 0
-	}
 	out := slices.Clone(sites)
 	slices.SortStableFunc(out, func(a, b routing.Site) int {
-		ka, kb := kind(a.Host), kind(b.Host)
-		if ka != kb || ka == 0 {
+		ka, kb := hostKind(a.Host), hostKind(b.Host)
+		if ka != kb || ka == exactHost {
 			return cmp.Compare(ka, kb)
 		}
 		return cmp.Compare(len(b.Host), len(a.Host))
@@ -53,10 +61,10 @@ func haproxyHostOrder(sites []routing.Site) []routing.Site {
 
 // hostMatch is the HAProxy match for a host name against the request's lower-cased host.
 func hostMatch(host string) string {
-	switch {
-	case strings.HasPrefix(host, "*."):
+	switch hostKind(host) {
+	case leadingStar:
 		return "-m end " + host[1:]
-	case strings.HasSuffix(host, ".*"):
+	case trailingStar:
 		return "-m beg " + host[:len(host)-1]
 	}
 	return "-m str " + host
