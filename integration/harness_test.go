@@ -473,14 +473,24 @@ func (e *env) ip(container, network string) string {
 	return e.docker("inspect", "-f", fmt.Sprintf(`{{(index .NetworkSettings.Networks %q).IPAddress}}`, network), e.name(container))
 }
 
+// freePort returns a port free on 127.0.0.1 that no other test of this run was given: a port
+// closed here can come back from the kernel at once (one test once got the same port for its
+// proxy and its admin server).
 func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if _, taken := givenPorts.LoadOrStore(port, true); !taken {
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+var givenPorts sync.Map
 
 // vhostGenCmd runs a one-shot vhost-gen command (render, routes) and returns stdout, stderr.
 func vhostGenCmd(t *testing.T, args ...string) (string, string, error) {

@@ -22,37 +22,64 @@ type gateway struct {
 // network (g.edge), or with host networking when hostNet. Services are picked by the test's label.
 func newGateway(t testing.TB, proxy string, hostNet bool, extra ...string) *gateway {
 	t.Helper()
+	return startGateway(t, gatewaySpec{proxy: proxy, source: "swarm", hostNet: hostNet, overlay: !hostNet, flags: extra})
+}
+
+// gatewaySpec says how to run the gateway image.
+type gatewaySpec struct {
+	proxy   string
+	source  string   // "docker" (nginx-proxy's way: the engine's containers) or "swarm"
+	hostNet bool     // --network host
+	overlay bool     // on a new attachable overlay network (g.edge)
+	network string   // else on this (bridge) network, made by the test
+	env     []string // -e KEY=VALUE for the gateway container
+	args    []string // more docker run arguments
+	flags   []string // more vhost-gen flags
+}
+
+// startGateway runs the gateway image as its users do: a container with the Docker socket,
+// vhost-gen supervising the proxy. The proxy's port and the admin server are published on
+// 127.0.0.1 (or bound there, with host networking). Workloads are picked by the test's label.
+func startGateway(t testing.TB, s gatewaySpec) *gateway {
+	t.Helper()
 	img := buildImage(t)
-	e := &env{t: t, proxy: proxy, label: testLabel(t), dir: t.TempDir()}
-	// After a dockerd restart (TestEngineRestart) the manager takes a moment to lead again.
-	e.waitFor("the Swarm manager to answer", func() error {
-		_, err := execDocker("node", "ls", "-q")
-		return err
-	})
+	e := &env{t: t, proxy: s.proxy, label: testLabel(t), dir: t.TempDir()}
+	if s.source == "swarm" {
+		// After a dockerd restart (TestEngineRestart) the manager takes a moment to lead again.
+		e.waitFor("the Swarm manager to answer", func() error {
+			_, err := execDocker("node", "ls", "-q")
+			return err
+		})
+	}
 	t.Cleanup(func() { removeServices(e.label); removeLabelled(labelKey + "=" + e.label) })
 	g := &gateway{env: e, container: e.name("gw"), port: freePort(t)}
 	net := "host"
-	if !hostNet {
+	switch {
+	case s.overlay:
 		g.edge = g.overlay("edge")
 		net = g.edge
+	case !s.hostNet:
+		net = s.network
 	}
-	out := map[string]string{"nginx": "/etc/nginx/conf.d/vhost-gen.conf", "haproxy": "/etc/haproxy/haproxy.cfg"}[proxy]
+	out := map[string]string{"nginx": "/etc/nginx/conf.d/vhost-gen.conf", "haproxy": "/etc/haproxy/haproxy.cfg"}[s.proxy]
 	args := []string{"run", "-d", "--name", g.container, "--label", labelKey + "=" + e.label,
 		"-v", "/var/run/docker.sock:/var/run/docker.sock", "--network", net}
-	flags := []string{"watch", "--supervise", "--proxy", proxy, "--out", out, "--source", "swarm",
+	for _, kv := range s.env {
+		args = append(args, "-e", kv)
+	}
+	args = append(args, s.args...)
+	flags := []string{"watch", "--supervise", "--proxy", s.proxy, "--out", out, "--source", s.source,
 		"--label-filter", labelKey + "=" + e.label, "--wait", "50ms:500ms"}
-	flags = append(flags, extra...)
-	if hostNet {
-		admin := freePort(t)
-		g.adminURL = "http://127.0.0.1:" + strconv.Itoa(admin)
+	admin := freePort(t)
+	g.adminURL = "http://127.0.0.1:" + strconv.Itoa(admin)
+	if s.hostNet {
 		flags = append(flags, "--listen", "127.0.0.1:"+strconv.Itoa(g.port), "--admin-addr", "127.0.0.1:"+strconv.Itoa(admin),
 			"--haproxy-socket", "/run/haproxy/"+e.label+".sock")
 	} else {
-		admin := freePort(t)
-		g.adminURL = "http://127.0.0.1:" + strconv.Itoa(admin)
 		args = append(args, "-p", fmt.Sprintf("127.0.0.1:%d:80", g.port), "-p", fmt.Sprintf("127.0.0.1:%d:9180", admin))
 		flags = append(flags, "--admin-addr", "0.0.0.0:9180")
 	}
+	flags = append(flags, s.flags...)
 	e.port = g.port
 	e.admin = strings.TrimPrefix(g.adminURL, "http://")
 	e.docker(append(append(args, img), flags...)...)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests and the demo need (shared/ENVIRONMENT.md), idempotently:
 # Docker Engine (dockerd started by hand: no init system here) in single-node Swarm mode, nginx,
-# HAProxy, wrk.
+# HAProxy, wrk, etcd (installed only: each test starts its own).
 # Starts only what is not already running, and never stops anything.
 set -euo pipefail
 
@@ -10,6 +10,9 @@ command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 command -v nginx >/dev/null || need_pkgs+=(nginx)
 command -v wrk >/dev/null || need_pkgs+=(wrk)
 command -v haproxy >/dev/null || need_pkgs+=(haproxy)
+# etcd 3.4: the tests start their own etcd processes; the package's service is never started.
+command -v etcd >/dev/null || need_pkgs+=(etcd-server)
+command -v etcdctl >/dev/null || need_pkgs+=(etcd-client)
 if ((${#need_pkgs[@]})); then
   echo "env: installing ${need_pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -33,4 +36,4 @@ if [ "$(docker info -f '{{.Swarm.LocalNodeState}}')" != "active" ]; then
   echo "env: docker swarm init --advertise-addr 127.0.0.1" >&2
   docker swarm init --advertise-addr 127.0.0.1 >/dev/null
 fi
-echo "env: ready (docker $(docker version -f "{{.Server.Version}}"), $(nginx -v 2>&1), $(haproxy -v | head -1))" >&2
+echo "env: ready (docker $(docker version -f "{{.Server.Version}}"), $(nginx -v 2>&1), $(haproxy -v | head -1), $(etcd --version | head -1))" >&2

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,12 +21,14 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/vhost-gen/vhost-gen/internal/acme"
 	"github.com/vhost-gen/vhost-gen/internal/admin"
 	"github.com/vhost-gen/vhost-gen/internal/apply"
 	"github.com/vhost-gen/vhost-gen/internal/apply/haproxy"
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 	"github.com/vhost-gen/vhost-gen/internal/discovery/docker"
 	swarmsrc "github.com/vhost-gen/vhost-gen/internal/discovery/swarm"
+	"github.com/vhost-gen/vhost-gen/internal/quarantine"
 	"github.com/vhost-gen/vhost-gen/internal/render"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 	"github.com/vhost-gen/vhost-gen/internal/supervise"
@@ -38,6 +41,7 @@ type app struct {
 	stderr   io.Writer
 	log      *slog.Logger
 	metrics  *admin.Metrics
+	state    *admin.State
 	cli      *client.Client
 	sources  []discovery.Source
 	renderer *render.Renderer
@@ -46,12 +50,16 @@ type app struct {
 	renderOpts render.Options
 	// sup runs the proxy with --supervise.
 	sup *supervise.Supervisor
+	// certs are the certificates (--certs-dir and ACME's), nil when HTTPS is off; acme is the
+	// ACME client, nil when off.
+	certs *certStore
+	acme  *acme.Manager
 	// self is this process's container, when vhost-gen runs in one and found it.
 	self string
 }
 
 func newApp(cfg *Config, stderr io.Writer) (*app, error) {
-	a := &app{cfg: cfg, stderr: stderr, metrics: admin.NewMetrics()}
+	a := &app{cfg: cfg, stderr: stderr, metrics: admin.NewMetrics(), state: &admin.State{}}
 	var err error
 	if a.log, err = newLogger(cfg, stderr); err != nil {
 		return nil, err
@@ -60,7 +68,7 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.renderOpts = render.Options{Listen: cfg.Listen, Runtime: cfg.HAProxySocket, Stats: cfg.HAProxyStats}
+	a.renderOpts = render.Options{Listen: cfg.Listen, Runtime: cfg.HAProxySocket, Stats: cfg.HAProxyStats, TrustDownstreamProxy: cfg.TrustDownstreamProxy}
 	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
 		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy,
 		TCP: cfg.Proxy == "haproxy", ReservedPorts: reservedPorts(cfg)}
@@ -77,10 +85,8 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker client: %w", err)
 	}
-	hostAddr := cfg.HostAddress
-	if hostAddr == "" {
-		hostAddr = defaultHostAddress(a.cli.DaemonHost())
-	}
+	a.routing.HostAddress = a.hostAddress()
+	hostAddr := a.routing.HostAddress.Address
 	for _, s := range slices.Compact(slices.Sorted(slices.Values(cfg.Sources.values))) {
 		switch s {
 		case "docker":
@@ -94,9 +100,23 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 				OnEvent: func(action string) { a.metrics.SourceEvents.WithLabelValues("swarm", action).Inc() },
 			}))
 		case "etcd":
-			return nil, fmt.Errorf("--source %s: not available in this version (docker and swarm are)", s)
+			src, err := a.etcdSource()
+			if err != nil {
+				return nil, err
+			}
+			a.sources = append(a.sources, src)
 		default:
-			return nil, fmt.Errorf("--source %q: must be docker or swarm", s)
+			return nil, fmt.Errorf("--source %q: must be docker, swarm or etcd", s)
+		}
+	}
+	if cfg.Command != "publish" && cfg.Command != "gateways" {
+		if err := a.prepareTLS(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Command == "publish" || cfg.Command == "gateways" {
+		if err := cfg.Etcd.prepare(cfg.Command); err != nil {
+			return nil, err
 		}
 	}
 	if err := a.resolveProxyNetworks(); err != nil {
@@ -221,36 +241,120 @@ func checkHostAddress(v string) error {
 	return nil
 }
 
-// defaultHostAddress is where published ports answer: DOCKER_HOST's host for a TCP engine,
-// otherwise this machine.
+// defaultHostAddress is where published ports answer outside a container: DOCKER_HOST's host for
+// a TCP engine, otherwise this machine.
 func defaultHostAddress(daemonHost string) string {
+	return chooseHostAddress("", daemonHost, nil).Address
+}
+
+// dockerHostAddress is DOCKER_HOST's host for a TCP engine, else "".
+func dockerHostAddress(daemonHost string) string {
 	if u, err := url.Parse(daemonHost); err == nil && (u.Scheme == "tcp" || u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != "" {
 		return u.Hostname()
 	}
-	return "127.0.0.1"
+	return ""
 }
 
-func (a *app) build(ws []discovery.Workload) routing.Table { return routing.Build(ws, a.routing) }
+// chooseHostAddress: --host-address wins; then DOCKER_HOST's host; then, in a container off the
+// host network (self), its gateway, since 127.0.0.1 there is the container itself; else 127.0.0.1.
+func chooseHostAddress(flag, daemonHost string, self *docker.Self) routing.HostAddress {
+	switch h := dockerHostAddress(daemonHost); {
+	case flag != "":
+		return routing.HostAddress{Address: flag, Origin: "--host-address"}
+	case h != "":
+		return routing.HostAddress{Address: h, Origin: "DOCKER_HOST"}
+	case self != nil && self.Gateway != "":
+		return routing.HostAddress{Address: self.Gateway, Origin: "gateway of network " + self.GatewayNetwork}
+	}
+	return routing.HostAddress{Address: "127.0.0.1", Origin: "default"}
+}
 
+// hostAddress chooses the engine host's address once at start. In a container it reads its own
+// container once: for the gateway, and, when that container is the proxy's (self-detected or
+// --supervise), for routing's rule that the proxy cannot reach the host's loopback.
+func (a *app) hostAddress() routing.HostAddress {
+	id := docker.SelfContainerID()
+	// Only the docker source uses it: Swarm tasks are reached at their nodes' addresses.
+	needGateway := a.cfg.HostAddress == "" && dockerHostAddress(a.cli.DaemonHost()) == "" &&
+		slices.Contains(a.cfg.Sources.values, "docker")
+	proxyIsSelf := a.self != "" || a.cfg.Supervise
+	var self *docker.Self
+	if id != "" && (needGateway || proxyIsSelf) {
+		self = a.inspectSelf(id)
+	}
+	if self != nil && proxyIsSelf {
+		a.routing.ProxyNetworkMode = self.NetworkMode
+	}
+	h := chooseHostAddress(a.cfg.HostAddress, a.cli.DaemonHost(), self)
+	if self != nil && needGateway && self.Gateway == "" && self.NetworkMode != "host" {
+		a.log.Warn("in a container, but none of its non-internal networks has a gateway: published ports and host-network containers "+
+			"are addressed at "+h.Address+", which is this container (set --host-address)", "container", id[:12], "network_mode", self.NetworkMode)
+	}
+	level := slog.LevelDebug
+	if self != nil && h.Address == self.Gateway {
+		level = slog.LevelInfo // new in a container: say where host-network backends will be reached
+	}
+	a.log.Log(context.Background(), level, "host address for published ports and host networking", "address", h.Address, "origin", h.Origin)
+	return h
+}
+
+// inspectSelf reads this container's network mode and gateway; nil, logged, if the engine cannot
+// say (the host address then falls back).
+func (a *app) inspectSelf(id string) *docker.Self {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := docker.InspectSelf(ctx, a.cli, id)
+	if err != nil {
+		a.log.Warn("cannot read this container's networks: the host address falls back", "err", err)
+		return nil
+	}
+	return &s
+}
+
+func (a *app) build(ws []discovery.Workload) routing.Table {
+	t := routing.Build(ws, a.routing)
+	a.wantCerts(t)
+	return t
+}
+
+// renderTable renders the config; with HAProxy and HTTPS it also writes the crt-list the config
+// names (HAProxy reads it at each (re)load, so it is written before the config goes live).
 func (a *app) renderTable(t routing.Table) ([]byte, error) {
-	return a.renderer.Render(render.NewData(t, a.renderOpts))
+	opts := a.renderOpts
+	opts.DefaultCert = a.defaultCert()
+	data, err := a.renderer.Render(render.NewData(t, opts))
+	if err != nil {
+		return nil, err
+	}
+	if opts.CrtList != "" && a.cfg.Command == "watch" { // a dry run writes nothing
+		if err := writeCrtList(opts.CrtList, render.CrtList(t.Sites)); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
+}
+
+// check is the check command the flags ask for; nil with --check-cmd none.
+func (a *app) check() (apply.CheckFunc, error) {
+	switch c := a.cfg.CheckCmd; {
+	case c == "none":
+		return nil, nil
+	case c != "":
+		return apply.CommandCheck(c)
+	case a.cfg.Proxy == "haproxy":
+		return apply.HAProxyCheck("haproxy"), nil
+	case a.cfg.Proxy == "nginx":
+		return apply.NginxCheck("nginx"), nil
+	}
+	return nil, nil
 }
 
 // applier builds the check and reload the flags ask for.
 func (a *app) applier() (*apply.Applier, error) {
 	ap := &apply.Applier{Path: a.cfg.Out}
-	switch c := a.cfg.CheckCmd; {
-	case c == "none":
-	case c != "":
-		check, err := apply.CommandCheck(c)
-		if err != nil {
-			return nil, err
-		}
-		ap.Check = check
-	case a.cfg.Proxy == "nginx":
-		ap.Check = apply.NginxCheck("nginx")
-	case a.cfg.Proxy == "haproxy":
-		ap.Check = apply.HAProxyCheck("haproxy")
+	var err error
+	if ap.Check, err = a.check(); err != nil {
+		return nil, err
 	}
 	signal := a.cfg.ReloadSignal
 	if signal == "" {
@@ -320,21 +424,24 @@ func (a *app) watch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	state := &admin.State{}
-	if a.cfg.AdminAddr != "" {
-		ln, err := net.Listen("tcp", a.cfg.AdminAddr)
-		if err != nil {
-			return fmt.Errorf("--admin-addr: %w", err)
-		}
-		srv := &http.Server{Handler: admin.Handler(state, a.metrics), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		a.log.Info("admin server listening", "addr", ln.Addr().String())
+	stopAdmin, err := a.startAdmin()
+	if err != nil {
+		return err
 	}
+	defer stopAdmin()
 	a.log.Info("vhost-gen watching", "version", versionString(), "out", a.cfg.Out, "proxy", a.cfg.Proxy,
 		"sources", a.cfg.Sources.String(), "wait", a.cfg.Wait)
 	p := &watch.Pipeline{Sources: a.sources, Build: a.build, Render: a.renderTable, Applier: ap,
-		Min: min, Max: max, Log: a.log, Metrics: a.metrics, State: state}
+		Min: min, Max: max, Log: a.log, Metrics: a.metrics, State: a.state}
+	if a.certs != nil {
+		p.Changes = a.certs.changed
+		if err := a.runTLS(ctx); err != nil {
+			return err
+		}
+	}
+	if err := a.recordApplies(ctx, p); err != nil {
+		return err
+	}
 	if a.sup != nil {
 		p.Applied = func() {
 			if err := a.sup.Ensure(); err != nil {
@@ -344,6 +451,21 @@ func (a *app) watch(ctx context.Context) error {
 		defer a.sup.Stop(30 * time.Second) // SIGTERM to vhost-gen: the proxy finishes its connections
 	}
 	return p.Run(ctx)
+}
+
+// startAdmin starts the admin server (--admin-addr; empty: none) and returns its stop.
+func (a *app) startAdmin() (func(), error) {
+	if a.cfg.AdminAddr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.AdminAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-addr: %w", err)
+	}
+	srv := &http.Server{Handler: admin.Handler(a.state, a.metrics), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	a.log.Info("admin server listening", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }
 
 // supervisor runs the shipped proxy in the foreground with its default config paths.
@@ -399,9 +521,8 @@ func (a *app) render(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	t := a.build(ws)
+	t, data, err := a.renderChecked(ctx, a.build(ws))
 	a.printProblems(t)
-	data, err := a.renderTable(t)
 	if err != nil {
 		return err
 	}
@@ -425,6 +546,43 @@ func (a *app) render(ctx context.Context, stdout io.Writer) error {
 	return os.Rename(tmp.Name(), a.cfg.Out)
 }
 
+// renderChecked renders t and, when the check is available (--check-cmd, or the proxy's own
+// binary on the PATH), runs it as watch would: sites the check refuses are left out with a problem
+// each, so a dry run shows what watch would apply. A check that fails without any site is an
+// error.
+func (a *app) renderChecked(ctx context.Context, t routing.Table) (routing.Table, []byte, error) {
+	data, err := a.renderTable(t)
+	if err != nil {
+		return t, nil, err
+	}
+	check, err := a.check()
+	if err != nil || check == nil {
+		return t, data, err
+	}
+	if a.cfg.CheckCmd == "" {
+		if _, lerr := exec.LookPath(a.cfg.Proxy); lerr != nil {
+			fmt.Fprintf(a.stderr, "note: not checked: %s is not installed here (--check-cmd sets a check)\n", a.cfg.Proxy)
+			return t, data, nil
+		}
+	}
+	dir, err := os.MkdirTemp("", "vhost-gen-render-")
+	if err != nil {
+		return t, nil, err
+	}
+	defer os.RemoveAll(dir)
+	ap := &apply.Applier{Path: filepath.Join(dir, "vhost-gen.conf"), Check: check}
+	cerr := ap.CheckData(ctx, data)
+	if cerr == nil {
+		return t, data, nil
+	}
+	var q quarantine.Set
+	kept, qdata, err := q.Isolate(ctx, t, a.renderTable, ap.CheckData)
+	if err != nil {
+		return t, nil, fmt.Errorf("%w: %w", apply.ErrCheck, cerr)
+	}
+	return kept, qdata, nil
+}
+
 func (a *app) printProblems(t routing.Table) {
 	for _, p := range t.Problems {
 		fmt.Fprintln(a.stderr, "problem:", p.String())
@@ -442,10 +600,11 @@ func (a *app) routes(ctx context.Context, stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
 			ProxyNetworks []string             `json:"proxyNetworks"`
+			HostAddress   routing.HostAddress  `json:"hostAddress"`
 			Sites         []routing.Site       `json:"sites"`
 			TCP           []routing.TCPService `json:"tcp"`
 			Problems      []routing.Problem    `json:"problems"`
-		}{t.ProxyNetworks, t.Sites, t.TCP, t.Problems})
+		}{t.ProxyNetworks, t.HostAddress, t.Sites, t.TCP, t.Problems})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOST\tPATH\tBACKEND\tSERVERS")

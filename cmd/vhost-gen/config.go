@@ -4,9 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/vhost-gen/vhost-gen/internal/registry"
 )
 
 // Config is every flag, after the environment and the command line.
@@ -29,6 +32,11 @@ type Config struct {
 	JSON                                  bool
 	HAProxySocket, HAProxyStats           string
 	HAProxyRuntimeAPI                     bool
+	TrustDownstreamProxy                  bool
+	Etcd                                  etcdConfig
+	TLS                                   tlsConfig
+	// Command is the command these flags are for.
+	Command string
 }
 
 // listFlag is a comma-separated, repeatable flag. Values from the environment are replaced, not
@@ -54,6 +62,17 @@ func (l *listFlag) Set(v string) error {
 
 const envPrefix = "VHOST_GEN_"
 
+// envAliases are nginx-proxy's names for a few flags, so that the gateway image takes nginx-proxy's
+// environment: a flag's alias is read only when its VHOST_GEN_* variable is unset, and the command
+// line wins over both.
+// etcd's connection flags also read etcdctl's ETCDCTL_* variables.
+var envAliases = func() map[string]string {
+	m := map[string]string{"trust-downstream-proxy": "TRUST_DOWNSTREAM_PROXY"}
+	maps.Copy(m, registry.EnvNames)
+	maps.Copy(m, tlsEnvAliases)
+	return m
+}()
+
 func envName(flagName string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
@@ -63,15 +82,24 @@ var commandHelp = map[string]string{
 proxy config, checks it, puts it in place and reloads the proxy, never when nothing changed.
 Example: vhost-gen watch --out /etc/nginx/conf.d/vhost-gen.conf --proxy-networks frontend`,
 	"render": `vhost-gen render: render once from the live source to --out (or stdout) and exit; the
-problems go to stderr. No check, no reload: a dry run. Exits non-zero only when nothing could be
-rendered (source unreachable, template error).`,
+problems go to stderr. A dry run: no reload. The config is checked as watch checks it when the
+check is available (--check-cmd, or the proxy installed here), and sites the check refuses are
+left out with a problem each. Exits non-zero only when nothing could be rendered (source
+unreachable, template error, a check that fails without any site).`,
+	"publish": `vhost-gen publish: write this engine's workloads (--source docker, or swarm on a manager) into
+etcd under --etcd-prefix, each key under a lease kept alive (--etcd-ttl), so that gateways on any
+machine (watch --source etcd) route them. Only what changed is written; a dead publisher's keys go
+with its lease. Example: vhost-gen publish --etcd-endpoints http://10.0.0.1:2379 --address-mode host-port`,
+	"gateways": `vhost-gen gateways: list every live gateway that reads etcd, with the registry revision it
+rendered, the hash of the config it applied, when, its last error, and whether it agrees with the
+newest one, lags or differs. --json prints them for machines.`,
 	"routes": `vhost-gen routes: print the routing table (sites, paths, servers) and the problems, then exit.
 --json prints them for machines.`,
 }
 
 // parseConfig reads flags for one command, each flag defaulting to its VHOST_GEN_* variable.
 func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
-	c := &Config{}
+	c := &Config{Command: cmd}
 	fs := flag.NewFlagSet("vhost-gen "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Proxy, "proxy", "nginx", "which proxy, nginx or haproxy: selects the shipped template, the check and the reload")
@@ -93,16 +121,19 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.ProxyContainer, "proxy-container", "", "the proxy's container `NAME` (or ID), whose networks are the proxy's networks")
 	fs.StringVar(&c.ProxyLabel, "proxy-label", "", "the proxy's containers carry this label (`KEY` or KEY=VALUE); their networks are the proxy's")
 	fs.StringVar(&c.LabelFilter, "label-filter", "", "only containers (with --source swarm: services) with this label (`KEY` or KEY=VALUE) are considered, for several proxies on one engine")
-	fs.Var(&c.Sources, "source", "where workloads come from: docker (one engine's containers) or swarm (a manager's services and tasks); etcd is planned")
+	fs.Var(&c.Sources, "source", "where workloads come from: docker (one engine's containers), swarm (a manager's services and tasks) or etcd (what publishers wrote, and flat layouts); repeatable, they merge")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9180", "the admin HTTP server (/healthz, /metrics, /routes) `ADDR`; empty disables it")
-	fs.StringVar(&c.HostAddress, "host-address", "", "the engine host's `ADDRESS` for published ports and host networking (default: DOCKER_HOST's host, else 127.0.0.1)")
+	fs.StringVar(&c.HostAddress, "host-address", "", "the engine host's `ADDRESS` for published ports and host networking (default: DOCKER_HOST's host; else, in a container off the host network, its first non-internal network's gateway; else 127.0.0.1)")
+	fs.BoolVar(&c.TrustDownstreamProxy, "trust-downstream-proxy", false, "keep the X-Forwarded-Proto, -Host, -Port and -Ssl a client sends and append to its X-Forwarded-For, for a proxy that only a trusted proxy reaches; off, they are replaced from the connection (also read from nginx-proxy's TRUST_DOWNSTREAM_PROXY)")
 	fs.BoolVar(&c.IncludeUnhealthy, "include-unhealthy", false, "route containers whose healthcheck is starting or unhealthy too")
 	fs.DurationVar(&c.Resync, "resync", 5*time.Minute, "full re-read of the source every `DURATION`; events do the rest")
 	fs.BoolVar(&c.Supervise, "supervise", false, "run the proxy as vhost-gen's child (the gateway image): start it after the first apply, reload it, restart it if it dies, stop it gracefully on SIGTERM")
 	fs.DurationVar(&c.SwarmPoll, "swarm-poll", 3*time.Second, "--source swarm: read services and tasks every `DURATION` (Swarm has no task events); service, node and task-container events poll at once")
+	registerEtcdFlags(fs, &c.Etcd)
+	registerTLSFlags(fs, &c.TLS)
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
-	if cmd == "routes" {
+	if cmd == "routes" || cmd == "gateways" {
 		fs.BoolVar(&c.JSON, "json", false, "print the table and the problems as JSON")
 	}
 	fs.Usage = func() {
@@ -119,16 +150,22 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	}
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := os.LookupEnv(envName(f.Name)); ok && envErr == nil {
+		name := envName(f.Name)
+		v, ok := os.LookupEnv(name)
+		if alias := envAliases[f.Name]; !ok && alias != "" {
+			name = alias
+			v, ok = os.LookupEnv(alias)
+		}
+		if ok && envErr == nil {
 			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %w", envName(f.Name), v, err)
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
 			}
 		}
 	})
 	if envErr != nil {
 		return nil, envErr
 	}
-	c.ProxyNetworks.fromEnv, c.Sources.fromEnv = true, true
+	c.ProxyNetworks.fromEnv, c.Sources.fromEnv, c.Etcd.Endpoints.fromEnv = true, true, true
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

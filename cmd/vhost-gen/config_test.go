@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -13,11 +14,12 @@ import (
 	"time"
 )
 
-// cleanEnv removes every VHOST_GEN_* variable for the test (restored afterwards).
+// cleanEnv removes every VHOST_GEN_* variable and every alias (envAliases) for the test
+// (restored afterwards).
 func cleanEnv(t *testing.T) {
 	t.Helper()
 	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, envPrefix) {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, envPrefix) || slices.Contains(slices.Collect(maps.Values(envAliases)), k) {
 			t.Setenv(k, "")
 			os.Unsetenv(k)
 		}
@@ -62,6 +64,37 @@ var allFlags = []flagCase{
 	{"haproxy-stats", "8404", func(c *Config) any { return c.HAProxyStats }, "8404"},
 	{"supervise", "true", func(c *Config) any { return c.Supervise }, true},
 	{"swarm-poll", "10s", func(c *Config) any { return c.SwarmPoll }, 10 * time.Second},
+	{"trust-downstream-proxy", "true", func(c *Config) any { return c.TrustDownstreamProxy }, true},
+	{"etcd-endpoints", "http://10.0.0.1:2379,http://10.0.0.2:2379", func(c *Config) any { return c.Etcd.Endpoints.values }, []string{"http://10.0.0.1:2379", "http://10.0.0.2:2379"}},
+	{"etcd-cacert", "/ca.pem", func(c *Config) any { return c.Etcd.CACert }, "/ca.pem"},
+	{"etcd-cert", "/c.pem", func(c *Config) any { return c.Etcd.Cert }, "/c.pem"},
+	{"etcd-key", "/k.pem", func(c *Config) any { return c.Etcd.Key }, "/k.pem"},
+	{"etcd-user", "vg:secret", func(c *Config) any { return c.Etcd.User }, "vg:secret"},
+	{"etcd-password", "pw", func(c *Config) any { return c.Etcd.Password }, "pw"},
+	{"etcd-dial-timeout", "2s", func(c *Config) any { return c.Etcd.DialTimeout }, 2 * time.Second},
+	{"etcd-prefix", "/vg", func(c *Config) any { return c.Etcd.Prefix }, "/vg"},
+	{"etcd-ttl", "20s", func(c *Config) any { return c.Etcd.TTL }, 20 * time.Second},
+	{"etcd-registry", "false", func(c *Config) any { return c.Etcd.Registry }, false},
+	{"etcd-flat", "/app/servers=a.example,b.example", func(c *Config) any { return c.Etcd.Flat.values }, []string{"/app/servers=a.example,b.example"}},
+	{"etcd-vhosts", "/vhosts", func(c *Config) any { return c.Etcd.VHosts }, "/vhosts"},
+	{"publisher-id", "host-a", func(c *Config) any { return c.Etcd.PublisherID }, "host-a"},
+	{"gateway-id", "gw-1", func(c *Config) any { return c.Etcd.GatewayID }, "gw-1"},
+	{"publish-flat", "/app/servers", func(c *Config) any { return c.Etcd.PublishFlat }, "/app/servers"},
+	{"certs-dir", "/etc/nginx/certs", func(c *Config) any { return c.TLS.CertsDir }, "/etc/nginx/certs"},
+	{"listen-https", "8443", func(c *Config) any { return c.TLS.ListenHTTPS }, "8443"},
+	{"https-method", "nohttp", func(c *Config) any { return c.TLS.HTTPSMethod }, "nohttp"},
+	{"hsts", "off", func(c *Config) any { return c.TLS.HSTS }, "off"},
+	{"ssl-policy", "Mozilla-Modern", func(c *Config) any { return c.TLS.SSLPolicy }, "Mozilla-Modern"},
+	{"non-get-redirect", "308", func(c *Config) any { return c.TLS.NonGetRedirect }, "308"},
+	{"trust-default-cert", "false", func(c *Config) any { return c.TLS.TrustDefaultCert }, false},
+	{"enable-http-on-missing-cert", "false", func(c *Config) any { return c.TLS.HTTPOnMissingCert }, false},
+	{"acme", "false", func(c *Config) any { return c.TLS.ACME }, false},
+	{"acme-ca-uri", "https://127.0.0.1:14000/dir", func(c *Config) any { return c.TLS.ACMECAURI }, "https://127.0.0.1:14000/dir"},
+	{"acme-ca-bundle", "/ca.pem", func(c *Config) any { return c.TLS.ACMECABundle }, "/ca.pem"},
+	{"acme-email", "ops@example.com", func(c *Config) any { return c.TLS.ACMEEmail }, "ops@example.com"},
+	{"acme-dir", "/var/lib/acme", func(c *Config) any { return c.TLS.ACMEDir }, "/var/lib/acme"},
+	{"acme-responder", "127.0.0.1:9402", func(c *Config) any { return c.TLS.ACMEResponder }, "127.0.0.1:9402"},
+	{"haproxy-certs-dir", "/run/hc", func(c *Config) any { return c.TLS.HAProxyCertsDir }, "/run/hc"},
 }
 
 var jsonFlag = flagCase{"json", "true", func(c *Config) any { return c.JSON }, true}
@@ -86,6 +119,12 @@ func TestParseConfigDefaults(t *testing.T) {
 			AdminAddr: "127.0.0.1:9180", Resync: 5 * time.Minute, LogLevel: "info", LogFormat: "text",
 			Sources:       listFlag{values: []string{"docker"}, fromEnv: true},
 			ProxyNetworks: listFlag{fromEnv: true},
+			Etcd: etcdConfig{Endpoints: listFlag{fromEnv: true}, DialTimeout: 5 * time.Second, Prefix: "/vhost-gen",
+				TTL: 10 * time.Second, Registry: true},
+			TLS: tlsConfig{ListenHTTPS: "443", HTTPSMethod: "redirect", HSTS: "max-age=31536000", SSLPolicy: "Mozilla-Intermediate",
+				NonGetRedirect: "301", TrustDefaultCert: true, HTTPOnMissingCert: true, ACME: true, ACMECAURI: letsEncrypt,
+				ACMEResponder: "127.0.0.1:8402"},
+			Command: cmd,
 		}
 		if !reflect.DeepEqual(c, want) {
 			t.Errorf("%s defaults:\n got %+v\nwant %+v", cmd, c, want)
@@ -181,6 +220,55 @@ func TestCommandLineWinsOverEnv(t *testing.T) {
 	t.Setenv("VHOST_GEN_ADMIN_ADDR", "")
 	if c := parse(t, "watch"); c.AdminAddr != "" {
 		t.Errorf("VHOST_GEN_ADMIN_ADDR=\"\": AdminAddr = %q", c.AdminAddr)
+	}
+}
+
+// TestEnvAliases: nginx-proxy's TRUST_DOWNSTREAM_PROXY sets --trust-downstream-proxy when neither
+// the flag nor VHOST_GEN_TRUST_DOWNSTREAM_PROXY does; an invalid value is an error naming it.
+func TestEnvAliases(t *testing.T) {
+	for _, tt := range []struct {
+		alias, env string // "" is unset
+		args       []string
+		want       bool
+	}{
+		{"", "", nil, false},
+		{"true", "", nil, true},
+		{"false", "", nil, false},
+		{"true", "false", nil, false},
+		{"false", "true", nil, true},
+		{"true", "", []string{"--trust-downstream-proxy=false"}, false},
+		{"false", "", []string{"--trust-downstream-proxy"}, true},
+	} {
+		cleanEnv(t)
+		if tt.alias != "" {
+			t.Setenv("TRUST_DOWNSTREAM_PROXY", tt.alias)
+		}
+		if tt.env != "" {
+			t.Setenv("VHOST_GEN_TRUST_DOWNSTREAM_PROXY", tt.env)
+		}
+		if got := parse(t, "watch", tt.args...).TrustDownstreamProxy; got != tt.want {
+			t.Errorf("TRUST_DOWNSTREAM_PROXY=%q VHOST_GEN_TRUST_DOWNSTREAM_PROXY=%q %q: got %v, want %v", tt.alias, tt.env, tt.args, got, tt.want)
+		}
+	}
+	// etcdctl's variables: read when the flag and VHOST_GEN_* are unset; the command line wins.
+	cleanEnv(t)
+	t.Setenv("ETCDCTL_ENDPOINTS", "http://10.0.0.1:2379")
+	t.Setenv("ETCDCTL_DIAL_TIMEOUT", "3s")
+	c := parse(t, "watch")
+	if !slices.Equal(c.Etcd.Endpoints.values, []string{"http://10.0.0.1:2379"}) || c.Etcd.DialTimeout != 3*time.Second {
+		t.Errorf("ETCDCTL_*: endpoints %v, dial timeout %v", c.Etcd.Endpoints.values, c.Etcd.DialTimeout)
+	}
+	t.Setenv("VHOST_GEN_ETCD_ENDPOINTS", "http://10.0.0.2:2379")
+	if c := parse(t, "watch", "--etcd-endpoints", "http://10.0.0.3:2379"); !slices.Equal(c.Etcd.Endpoints.values, []string{"http://10.0.0.3:2379"}) {
+		t.Errorf("the command line should win: %v", c.Etcd.Endpoints.values)
+	}
+	if c := parse(t, "watch"); !slices.Equal(c.Etcd.Endpoints.values, []string{"http://10.0.0.2:2379"}) {
+		t.Errorf("VHOST_GEN_ETCD_ENDPOINTS should win over ETCDCTL_ENDPOINTS: %v", c.Etcd.Endpoints.values)
+	}
+	cleanEnv(t)
+	t.Setenv("TRUST_DOWNSTREAM_PROXY", "maybe")
+	if _, err := parseConfig("watch", nil, io.Discard); err == nil || !strings.Contains(err.Error(), `TRUST_DOWNSTREAM_PROXY="maybe"`) {
+		t.Errorf("TRUST_DOWNSTREAM_PROXY=maybe: got %v, want an error naming the variable", err)
 	}
 }
 

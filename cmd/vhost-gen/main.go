@@ -23,6 +23,8 @@ Usage:
   vhost-gen watch  [flags]   the daemon: watch the source(s), render, apply, repeat
   vhost-gen render [flags]   render once from the live source to --out (or stdout), problems on stderr
   vhost-gen routes [flags]   print the routing table and the problems (--json for machines)
+  vhost-gen publish [flags]  write this engine's workloads into etcd, for gateways on other machines
+  vhost-gen gateways [flags] list the gateways that read etcd, and whether they agree
   vhost-gen version
 
 "vhost-gen COMMAND --help" lists a command's flags; every flag can also be set by VHOST_GEN_<FLAG>.
@@ -45,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "--help", "-help", "-h":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "watch", "render", "routes":
+	case "watch", "render", "routes", "publish", "gateways":
 	default:
 		fmt.Fprintf(stderr, "vhost-gen: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -72,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = a.render(ctx, stdout)
 	case "routes":
 		err = a.routes(ctx, stdout)
+	case "publish":
+		err = a.publish(ctx)
+	case "gateways":
+		err = a.gateways(ctx, stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "vhost-gen %s: %v\n", cmd, err)

@@ -1,6 +1,7 @@
 // Command echo is the integration tests' backend: a tiny HTTP server, built static and imported
 // into a FROM-scratch image. It answers every request with who it is, so that tests can tell
-// replicas apart.
+// replicas apart; on /_headers it answers the request's headers instead, one "Name: value" line
+// each, sorted.
 //
 // Environment: ECHO_PORTS (comma separated, default 80), ECHO_NAME (default: the hostname),
 // ECHO_TCP_PORTS (raw TCP: greets with "name=NAME\n", then echoes every line back),
@@ -20,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -63,6 +65,10 @@ func main() {
 		srv := &http.Server{Addr: ":" + port, ReadHeaderTimeout: 5 * time.Second,
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("X-Echo-Name", name)
+				if r.URL.Path == "/_headers" {
+					writeHeaders(w, r)
+					return
+				}
 				fmt.Fprintf(w, "name=%s port=%s host=%s path=%s xff=%s hups=%d id=%s\n", name, port, r.Host, r.URL.Path, r.Header.Get("X-Forwarded-For"), hups.Load(), hostname)
 			})}
 		servers = append(servers, srv)
@@ -91,6 +97,19 @@ func main() {
 	for _, s := range servers {
 		s.Shutdown(ctx)
 	}
+}
+
+// writeHeaders answers the request's headers, one "Name: value" line each, sorted: the Host
+// header too, and a header sent several times once, its values joined with ", " (which means the
+// same in HTTP).
+func writeHeaders(w http.ResponseWriter, r *http.Request) {
+	lines := []string{"Host: " + r.Host}
+	for k, vs := range r.Header {
+		lines = append(lines, k+": "+strings.Join(vs, ", "))
+	}
+	sort.Strings(lines)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, strings.Join(lines, "\n")+"\n")
 }
 
 // serveTCP greets each connection with the server's name and echoes lines back.

@@ -10,10 +10,12 @@ type Metrics struct {
 	Registry       *prometheus.Registry
 	DockerRequests *prometheus.CounterVec // by operation
 	SourceEvents   *prometheus.CounterVec // by source, action
+	EtcdWrites     *prometheus.CounterVec // by op
 	Applies        *prometheus.CounterVec // by result
 	Reloads        prometheus.Counter
 	ProxyRestarts  prometheus.Counter
 	Problems       prometheus.Gauge
+	Quarantined    prometheus.Gauge
 	Sites          prometheus.Gauge
 	Servers        prometheus.Gauge
 	Generation     prometheus.Gauge
@@ -30,6 +32,9 @@ func NewMetrics() *Metrics {
 		SourceEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vhostgen_source_events_total", Help: "Source events handled, by source and action.",
 		}, []string{"source", "action"}),
+		EtcdWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vhostgen_etcd_writes_total", Help: "etcd writes by a publisher: put and delete of workload keys, txn (transactions carrying them), record (its own record).",
+		}, []string{"op"}),
 		Applies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vhostgen_applies_total", Help: "Apply attempts, by result (applied, updated, unchanged, render_failed, check_failed, reload_failed, failed).",
 		}, []string{"result"}),
@@ -40,12 +45,13 @@ func NewMetrics() *Metrics {
 			Name: "vhostgen_proxy_restarts_total", Help: "Times the supervised proxy (--supervise) died and was restarted.",
 		}),
 		Problems:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_problems", Help: "Problems in the current routing table."}),
+		Quarantined: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_quarantined_sites", Help: "Sites and TCP services left out because the proxy's check refused their config."}),
 		Sites:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_sites", Help: "Sites (host names) in the current routing table."}),
 		Servers:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_servers", Help: "Servers over all backends of the current routing table."}),
 		Generation:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_inventory_generation", Help: "Generation of the workload inventory last rendered."}),
 		LastApplied: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_last_apply_success_timestamp_seconds", Help: "When a config was last applied or found unchanged."}),
 	}
-	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.Applies, m.Reloads, m.ProxyRestarts, m.Problems, m.Sites,
+	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.EtcdWrites, m.Applies, m.Reloads, m.ProxyRestarts, m.Problems, m.Quarantined, m.Sites,
 		m.Servers, m.Generation, m.LastApplied, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -3,10 +3,12 @@
 package admin
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +26,9 @@ type State struct {
 	applied    bool
 	lastErr    string
 	lastAt     time.Time
+	// sources holds the sources that do not answer, with why.
+	sources  map[string]string
+	gateways func(ctx context.Context) (any, error)
 }
 
 // SetTable records the table last built.
@@ -31,6 +36,41 @@ func (s *State) SetTable(t routing.Table, generation uint64) {
 	s.mu.Lock()
 	s.table, s.generation = t, generation
 	s.mu.Unlock()
+}
+
+// SetSource records whether a source answers; a source that does not leaves the gateway
+// serving its last table: /healthz says so (degraded, not down).
+func (s *State) SetSource(name string, connected bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sources == nil {
+		s.sources = map[string]string{}
+	}
+	switch {
+	case connected:
+		delete(s.sources, name)
+	case err != nil:
+		s.sources[name] = err.Error()
+	default:
+		s.sources[name] = "unreachable"
+	}
+}
+
+// SetGateways sets how /routes lists the gateways that share the registry (nil: none).
+func (s *State) SetGateways(list func(ctx context.Context) (any, error)) {
+	s.mu.Lock()
+	s.gateways = list
+	s.mu.Unlock()
+}
+
+// degraded lists the sources that do not answer, sorted.
+func (s *State) degraded() []string {
+	var out []string
+	for name, why := range s.sources {
+		out = append(out, "source "+name+" does not answer ("+why+"); serving the last table")
+	}
+	slices.Sort(out)
+	return out
 }
 
 // SetApply records the outcome of the last apply.
@@ -50,20 +90,24 @@ type routesDoc struct {
 	LastApply     *time.Time           `json:"lastApply,omitempty"`
 	LastError     string               `json:"lastError,omitempty"`
 	ProxyNetworks []string             `json:"proxyNetworks"`
+	HostAddress   routing.HostAddress  `json:"hostAddress"`
 	Sites         []routing.Site       `json:"sites"`
 	TCP           []routing.TCPService `json:"tcp"`
 	Problems      []routing.Problem    `json:"problems"`
+	Degraded      []string             `json:"degraded,omitempty"`
+	Gateways      any                  `json:"gateways,omitempty"`
 }
 
 func (s *State) doc() routesDoc {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := routesDoc{Generation: s.generation, LastError: s.lastErr, ProxyNetworks: s.table.ProxyNetworks,
-		Sites: s.table.Sites, TCP: s.table.TCP, Problems: s.table.Problems}
+		HostAddress: s.table.HostAddress, Sites: s.table.Sites, TCP: s.table.TCP, Problems: s.table.Problems}
 	if !s.lastAt.IsZero() {
 		at := s.lastAt
 		d.LastApply = &at
 	}
+	d.Degraded = s.degraded()
 	if d.Sites == nil {
 		d.Sites = []routing.Site{}
 	}
@@ -86,13 +130,16 @@ func Handler(s *State, m *Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.RLock()
-		applied, lastErr := s.applied, s.lastErr
+		applied, lastErr, degraded := s.applied, s.lastErr, s.degraded()
 		s.mu.RUnlock()
 		switch {
 		case lastErr != "":
 			http.Error(w, "last apply failed: "+lastErr, http.StatusServiceUnavailable)
 		case !applied:
 			http.Error(w, "waiting for the first config to be applied", http.StatusServiceUnavailable)
+		case len(degraded) > 0:
+			// Still serving: a load balancer must not take this gateway out; alerts read the body.
+			w.Write([]byte("degraded: " + strings.Join(degraded, "; ") + "\n"))
 		default:
 			w.Write([]byte("ok\n"))
 		}
@@ -100,6 +147,18 @@ func Handler(s *State, m *Metrics) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, r *http.Request) {
 		d := s.doc()
+		s.mu.RLock()
+		list := s.gateways
+		s.mu.RUnlock()
+		if list != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+			if gws, err := list(ctx); err != nil {
+				d.Gateways = map[string]string{"error": err.Error()}
+			} else {
+				d.Gateways = gws
+			}
+			cancel()
+		}
 		if r.URL.Query().Get("format") == "json" || !strings.Contains(r.Header.Get("Accept"), "text/html") {
 			w.Header().Set("Content-Type", "application/json")
 			enc := json.NewEncoder(w)

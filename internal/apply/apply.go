@@ -109,6 +109,20 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 	return Applied, nil
 }
 
+// CheckData checks data as Apply would, staged beside the destination, without putting it in
+// place; nil when there is no check. The quarantine's bisection calls it.
+func (a *Applier) CheckData(ctx context.Context, data []byte) error {
+	if a.Check == nil {
+		return nil
+	}
+	staged, err := a.stage(data)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(staged)
+	return a.Check(ctx, staged)
+}
+
 // stage writes data to a hidden file beside the destination, so that the rename is atomic and a
 // "conf.d/*.conf" include never picks the staged file up.
 func (a *Applier) stage(data []byte) (string, error) {

@@ -43,6 +43,14 @@ type Workload struct {
 	// Created is when the workload (for a Swarm task: its service) was created; the earlier of two
 	// rivals for one TCP port keeps it.
 	Created time.Time `json:"created,omitzero"`
+	// Address, when set ("ip:port"), is where the source says the workload answers (etcd's flat
+	// layouts): address selection is skipped.
+	Address string `json:"address,omitempty"`
+	// Publisher is the etcd publisher that wrote the workload (etcd source only).
+	Publisher string `json:"publisher,omitempty"`
+	// Problem, when set, is why the source could not read a routable workload (a malformed etcd
+	// value): the workload is not routed, and this is its problem.
+	Problem string `json:"problem,omitempty"`
 }
 
 // Network is one attachment of a workload.
@@ -100,6 +108,7 @@ func (w *Workload) Equal(o *Workload) bool {
 	return w.ID == o.ID && w.Name == o.Name && w.Source == o.Source &&
 		w.NetworkMode == o.NetworkMode && w.NodeAddress == o.NodeAddress && w.Health == o.Health &&
 		w.Service == o.Service && w.Created.Equal(o.Created) &&
+		w.Address == o.Address && w.Publisher == o.Publisher && w.Problem == o.Problem &&
 		maps.Equal(w.ServiceLabels, o.ServiceLabels) && maps.Equal(w.Labels, o.Labels) &&
 		maps.Equal(w.Env, o.Env) && slices.Equal(w.Networks, o.Networks) && slices.Equal(w.Ports, o.Ports)
 }
@@ -110,6 +119,9 @@ type Update struct {
 	Full      bool
 	Workloads []Workload
 	Removed   []string // IDs
+	// Revision is the source's revision of the state after this update (etcd's store revision),
+	// or 0 for sources that have none.
+	Revision int64
 }
 
 // Source is a place workloads come from.

@@ -283,6 +283,9 @@ func TestEqual(t *testing.T) {
 		{name: "health unhealthy", change: func(w *Workload) { w.Health = HealthUnhealthy }},
 		{name: "health starting", change: func(w *Workload) { w.Health = HealthStarting }},
 		{name: "health none", change: func(w *Workload) { w.Health = HealthNone }},
+		{name: "address", change: func(w *Workload) { w.Address = "10.0.0.5:49156" }},
+		{name: "publisher", change: func(w *Workload) { w.Publisher = "host-b" }},
+		{name: "problem", change: func(w *Workload) { w.Problem = "not host:port" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

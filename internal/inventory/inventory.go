@@ -4,6 +4,7 @@ package inventory
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"sync"
 
@@ -15,6 +16,8 @@ import (
 type Snapshot struct {
 	Generation uint64
 	Workloads  []discovery.Workload
+	// Revisions are the sources' revisions (etcd's), by source; absent for sources without.
+	Revisions map[string]int64
 }
 
 // Inventory is safe for concurrent use.
@@ -22,11 +25,12 @@ type Inventory struct {
 	mu       sync.Mutex
 	gen      uint64
 	bySource map[string]map[string]discovery.Workload
+	revs     map[string]int64
 }
 
 // New returns an empty inventory.
 func New() *Inventory {
-	return &Inventory{bySource: map[string]map[string]discovery.Workload{}}
+	return &Inventory{bySource: map[string]map[string]discovery.Workload{}, revs: map[string]int64{}}
 }
 
 // Apply applies one update and reports whether the set changed. An update that changes nothing
@@ -40,6 +44,9 @@ func (inv *Inventory) Apply(u discovery.Update) bool {
 		inv.bySource[u.Source] = set
 	}
 	changed := false
+	if u.Revision != 0 {
+		inv.revs[u.Source] = u.Revision
+	}
 	if u.Full {
 		seen := make(map[string]struct{}, len(u.Workloads))
 		for i := range u.Workloads {
@@ -89,5 +96,9 @@ func (inv *Inventory) Snapshot() Snapshot {
 	slices.SortFunc(ws, func(a, b discovery.Workload) int {
 		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 	})
-	return Snapshot{Generation: inv.gen, Workloads: ws}
+	var revs map[string]int64
+	if len(inv.revs) > 0 {
+		revs = maps.Clone(inv.revs)
+	}
+	return Snapshot{Generation: inv.gen, Workloads: ws, Revisions: revs}
 }

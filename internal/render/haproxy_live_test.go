@@ -50,6 +50,11 @@ func newLiveBackend(t *testing.T, name string, tls bool) *liveBackend {
 		w.Header().Set("X-Got-XFF", strings.Join(r.Header.Values("X-Forwarded-For"), ", "))
 		w.Header().Set("X-Got-XFP", strings.Join(r.Header.Values("X-Forwarded-Proto"), ", "))
 		w.Header().Set("X-Got-XFH", strings.Join(r.Header.Values("X-Forwarded-Host"), ", "))
+		w.Header().Set("X-Got-XFSsl", strings.Join(r.Header.Values("X-Forwarded-Ssl"), ", "))
+		w.Header().Set("X-Got-XFPort", strings.Join(r.Header.Values("X-Forwarded-Port"), ", "))
+		if r.URL.Query().Get("sts") != "" { // a backend that sends HSTS of its own
+			w.Header().Set("Strict-Transport-Security", "backend")
+		}
 		if r.TLS != nil {
 			w.Header().Set("X-Got-SNI", r.TLS.ServerName)
 		}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -37,6 +38,20 @@ type Options struct {
 	Runtime string
 	// Stats is where HAProxy's stats page listens; empty: no stats page.
 	Stats string
+	// TrustDownstreamProxy keeps the X-Forwarded-* headers a client sends (and appends to its
+	// X-Forwarded-For), for a proxy that only a trusted proxy reaches; off, they are replaced.
+	TrustDownstreamProxy bool
+	// HTTPS is where the proxy listens for HTTPS ("443", "127.0.0.1:8443"); empty: HTTP only
+	// (then no site has TLS decisions either).
+	HTTPS string
+	// ACMEResponder is the loopback address of vhost-gen's HTTP-01 responder ("127.0.0.1:8402"),
+	// which every port-80 server forwards /.well-known/acme-challenge/ to; empty: no ACME.
+	ACMEResponder string
+	// CrtList is the path of HAProxy's crt-list file (written by vhost-gen beside the config).
+	CrtList string
+	// DefaultCert is the "default" certificate of the certificates directory, if any: nginx's
+	// fallback server shows it to unknown names (else it refuses the handshake).
+	DefaultCert *routing.SiteCert
 }
 
 // NewData assembles a template's data from a table.
@@ -104,12 +119,19 @@ var funcs = template.FuncMap{
 	"ident":              ident,
 	"comment":            comment,
 	"nginxNameHashSizes": nginxNameHashSizes,
+	"nginxStickyVars":    nginxStickyVars,
 	"bindAddr":           bindAddr,
 	"bindPort":           bindPort,
 	"haproxyHostOrder":   haproxyHostOrder,
 	"hostMatch":          hostMatch,
 	"longestPathFirst":   longestPathFirst,
 	"regexQuote":         regexp.QuoteMeta,
+	"sslPolicy":          sslPolicy,
+	"nginxSSLProtocols":  nginxSSLProtocols,
+	"nginxQuote":         nginxQuote,
+	"haproxyQuote":       haproxyQuote,
+	"wildcardHost":       wildcardHost,
+	"haproxyPort":        haproxyPort,
 }
 
 // nginxNameHashSizes returns server_names_hash_bucket_size and server_names_hash_max_size large
@@ -134,7 +156,50 @@ func nginxNameHashSizes(sites []routing.Site) [2]int {
 	return [2]int{bucket, maxSize}
 }
 
-// ident turns a name into a unique identifier of [a-z0-9_], for nginx variable names.
+// nginxStickyVars names the nginx variable (without its '$') that each sticky cookie name of
+// these sites hashes on: "vhost_gen_sticky_" and 8 hex digits of a hash of the cookie name. The
+// request's cookie is all the variable depends on, so backends with the same cookie share one.
+// The name has a fixed, short length whatever the host or the cookie: every variable must fit one
+// bucket of nginx's variables hash (64 bytes by default), and one derived from a long host name
+// made nginx refuse the config. Two cookie names whose hashes collide are told apart
+// deterministically: in sorted order, the later one hashes again with a counter until its name is
+// free.
+func nginxStickyVars(sites []routing.Site) map[string]string {
+	var cookies []string
+	for _, s := range sites {
+		for _, r := range s.Routes {
+			if r.Backend.Sticky != "" {
+				cookies = append(cookies, r.Backend.Sticky)
+			}
+		}
+	}
+	slices.Sort(cookies)
+	cookies = slices.Compact(cookies)
+	vars := make(map[string]string, len(cookies))
+	taken := make(map[string]bool, len(cookies))
+	for _, c := range cookies {
+		name := stickyVar(c, 0)
+		for i := 1; taken[name]; i++ {
+			name = stickyVar(c, i)
+		}
+		taken[name] = true
+		vars[c] = name
+	}
+	return vars
+}
+
+// stickyVar is the variable name for cookie at the given try (0 first).
+func stickyVar(cookie string, try int) string {
+	h := fnv.New32a()
+	h.Write([]byte(cookie))
+	if try > 0 {
+		fmt.Fprintf(h, "\x00%d", try)
+	}
+	return fmt.Sprintf("vhost_gen_sticky_%08x", h.Sum32())
+}
+
+// ident turns a name into a unique identifier of [a-z0-9_]. It is as long as the name plus 9: too
+// long for an nginx variable derived from a long host name (see nginxStickyVars).
 func ident(name string) string {
 	h := fnv.New32a()
 	h.Write([]byte(name))

@@ -3,11 +3,14 @@ package render
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -67,11 +70,108 @@ func requireBinary(t testing.TB, binary string) {
 
 func (p proxyCase) renderScenario(t testing.TB, r *Renderer, ws []discovery.Workload) []byte {
 	t.Helper()
-	out, err := r.Render(NewData(routing.Build(ws, p.routing), p.render))
+	return p.renderWith(t, r, ws, p.render)
+}
+
+func (p proxyCase) renderWith(t testing.TB, r *Renderer, ws []discovery.Workload, o Options) []byte {
+	t.Helper()
+	out, err := r.Render(NewData(routing.Build(ws, p.routing), o))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// options are the render options for a scenario: the proxy's, with the scenario's settings.
+func (p proxyCase) options(sc scenario) Options {
+	o := p.render
+	o.TrustDownstreamProxy = sc.trustDownstreamProxy
+	return o
+}
+
+// scenarioData is what a scenario renders from with this proxy: its table and render options,
+// with the test certificates under root (goldenRoot for the goldens).
+func (p proxyCase) scenarioData(sc scenario, ws []discovery.Workload, root string) Data {
+	ro, o := p.routing, p.options(sc)
+	if sc.tls != nil {
+		store := newTestStore(root, sc.tls)
+		ro.TLS = sc.tls.routingOptions(store)
+		o = sc.tls.renderOptions(o, store, root)
+	}
+	return NewData(routing.Build(ws, ro), o)
+}
+
+func renderData(t testing.TB, r *Renderer, d Data) []byte {
+	t.Helper()
+	out, err := r.Render(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// compareGolden compares got with a golden file (rewriting it first with -update).
+func compareGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/render -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("rendered output differs from %s (run with -update if the change is intended):\n%s", golden, got)
+	}
+}
+
+// stageGolden copies a golden config (and its crt-list, if any) into a directory where what it
+// names under goldenRoot exists: the test certificates in certs/, the crt-list beside it.
+func stageGolden(t *testing.T, golden, crtList string) string {
+	t.Helper()
+	dir := t.TempDir()
+	certs, err := filepath.Abs(testCertsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(certs, filepath.Join(dir, "certs")); err != nil {
+		t.Fatal(err)
+	}
+	stage := func(src, dst string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, bytes.ReplaceAll(b, []byte(goldenRoot), []byte(dir+"/")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	staged := filepath.Join(dir, filepath.Base(golden))
+	stage(golden, staged)
+	if crtList != "" {
+		stage(crtList, filepath.Join(dir, "haproxy.crt-list"))
+	}
+	return staged
+}
+
+// haproxyCheckNoCerts accepts the one warning of an HTTPS bind without any certificate (its
+// crt-list is empty; strict-sni keeps HAProxy starting, and certificates can be added at run
+// time), and nothing else.
+func haproxyCheckNoCerts(ctx context.Context, file string) error {
+	err := apply.Run(ctx, []string{"haproxy", "-dW", "-c", "-f", file})
+	if err == nil {
+		return errors.New("no warning for an HTTPS bind without any certificate: use haproxyCheck")
+	}
+	warnings := regexp.MustCompile(`\[WARNING\][^\n]*`).FindAllString(err.Error(), -1)
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "no SSL certificate specified for bind") {
+		return err
+	}
+	return apply.HAProxyCheck("haproxy")(ctx, file)
 }
 
 // TestGolden compares every scenario, rendered by every shipped template, with its golden file
@@ -87,24 +187,19 @@ func TestGolden(t *testing.T) {
 			}
 			for _, sc := range scenarios {
 				t.Run(sc.name, func(t *testing.T) {
-					got := p.renderScenario(t, r, sc.workloads)
+					d := p.scenarioData(sc, sc.workloads, goldenRoot)
 					golden := filepath.Join("testdata", "golden", p.name, sc.name+p.ext)
-					if *update {
-						if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-							t.Fatal(err)
+					compareGolden(t, golden, renderData(t, r, d))
+					var crtList string
+					check := p.check
+					if p.name == "haproxy" && sc.tls != nil {
+						crtList = filepath.Join("testdata", "golden", p.name, sc.name+".crt-list")
+						compareGolden(t, crtList, CrtList(d.Sites))
+						if sc.tls.noCerts {
+							check = haproxyCheckNoCerts
 						}
-						if err := os.WriteFile(golden, got, 0o644); err != nil {
-							t.Fatal(err)
-						}
 					}
-					want, err := os.ReadFile(golden)
-					if err != nil {
-						t.Fatalf("%v (run go test ./internal/render -update to create it)", err)
-					}
-					if !bytes.Equal(got, want) {
-						t.Errorf("rendered config differs from %s (run with -update if the change is intended):\n%s", golden, got)
-					}
-					if err := p.check(context.Background(), golden); err != nil {
+					if err := check(context.Background(), stageGolden(t, golden, crtList)); err != nil {
 						t.Errorf("%s rejects %s: %v", p.binary, golden, err)
 					}
 				})
@@ -121,8 +216,10 @@ func TestGoldenFilesHaveScenarios(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range files {
-			name := strings.TrimSuffix(filepath.Base(f), p.ext)
-			if !slices.ContainsFunc(scenarios, func(sc scenario) bool { return sc.name == name && filepath.Ext(f) == p.ext }) {
+			base := filepath.Base(f)
+			if !slices.ContainsFunc(scenarios, func(sc scenario) bool {
+				return base == sc.name+p.ext || p.name == "haproxy" && sc.tls != nil && base == sc.name+".crt-list"
+			}) {
 				t.Errorf("%s has no scenario: delete it", f)
 			}
 		}
@@ -138,12 +235,17 @@ func TestDeterministic(t *testing.T) {
 		}
 		rng := rand.New(rand.NewPCG(1, 2))
 		for _, sc := range scenarios {
-			want := p.renderScenario(t, r, sc.workloads)
+			d := p.scenarioData(sc, sc.workloads, goldenRoot)
+			want, wantList := renderData(t, r, d), CrtList(d.Sites)
 			for range 50 {
 				ws := slices.Clone(sc.workloads)
 				rng.Shuffle(len(ws), func(i, j int) { ws[i], ws[j] = ws[j], ws[i] })
-				if got := p.renderScenario(t, r, ws); !bytes.Equal(got, want) {
+				d := p.scenarioData(sc, ws, goldenRoot)
+				if got := renderData(t, r, d); !bytes.Equal(got, want) {
 					t.Fatalf("%s %s: a different order rendered different bytes", p.name, sc.name)
+				}
+				if got := CrtList(d.Sites); !bytes.Equal(got, wantList) {
+					t.Fatalf("%s %s: a different order gave a different crt-list", p.name, sc.name)
 				}
 			}
 		}
@@ -266,6 +368,111 @@ func TestNameHashSizesAcceptedByNginx(t *testing.T) {
 		}
 		if err := check(context.Background(), file); err != nil {
 			t.Errorf("host name of %d characters: %v", n, err)
+		}
+	}
+}
+
+// TestLongestNamesAccepted renders the longest values the settings allow — 253-character host
+// names (exact and wildcard), 1024-character paths and destinations, a 64-character sticky cookie —
+// and lets the real nginx -t and haproxy -c judge every name derived from them.
+func TestLongestNamesAccepted(t *testing.T) {
+	path := "/" + strings.Repeat("p", 1022) + "/"
+	dest := "/" + strings.Repeat("d", 1022) + "/"
+	cookie := strings.Repeat("C", 64)
+	ws := []discovery.Workload{
+		ctr("root", "10.0.0.2", with(host(longestHost("a")), "VIRTUAL_STICKY", cookie)),
+		ctr("path", "10.0.0.3", with(host(longestHost("a")), "VIRTUAL_STICKY", cookie, "VIRTUAL_PATH", path, "VIRTUAL_DEST", dest)),
+		ctr("wild", "10.0.0.4", with(host("*."+longestHost("b")[2:]), "VIRTUAL_STICKY", cookie, "VIRTUAL_PATH", path)),
+		ctr("tail", "10.0.0.5", with(host(longestHost("c")[:251]+".*"), "VIRTUAL_STICKY", "s", "VIRTUAL_PATH", path, "VIRTUAL_PROTO", "https")),
+	}
+	for _, p := range proxies {
+		t.Run(p.name, func(t *testing.T) {
+			requireBinary(t, p.binary)
+			r, err := Load(p.name, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			table := routing.Build(ws, p.routing)
+			if len(table.Problems) != 0 || len(table.Sites) != 3 {
+				t.Fatalf("want 3 sites and no problems, got %d sites, problems %v", len(table.Sites), table.Problems)
+			}
+			for _, trust := range []bool{false, true} {
+				o := p.render
+				o.TrustDownstreamProxy = trust
+				file := filepath.Join(t.TempDir(), "longest"+p.ext)
+				if err := os.WriteFile(file, p.renderWith(t, r, ws, o), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				if err := p.check(context.Background(), file); err != nil {
+					t.Errorf("trust-downstream-proxy %v: %s rejects the longest names: %v", trust, p.binary, err)
+				}
+			}
+			// Over HTTPS too: each site with a certificate, redirected (the wildcards' to the
+			// request's host) and with HSTS, or served on both ports.
+			var tlsWs []discovery.Workload
+			for i, w := range ws {
+				w.Labels = with(maps.Clone(w.Labels), "CERT_NAME", "shared", "NON_GET_REDIRECT", "308")
+				if i == 0 {
+					w.Labels["HTTPS_METHOD"] = "noredirect"
+				}
+				tlsWs = append(tlsWs, w)
+			}
+			testdata, err := filepath.Abs("testdata")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			d := p.scenarioData(scenario{tls: &tlsScenario{acme: true}}, tlsWs, testdata+"/")
+			d.CrtList = filepath.Join(dir, "crt-list")
+			if len(d.Problems) != 0 || len(d.Sites) != 3 || !d.Sites[0].TLS.HTTPS() {
+				t.Fatalf("want 3 sites served over HTTPS and no problems, got %d sites, problems %v", len(d.Sites), d.Problems)
+			}
+			file := filepath.Join(dir, "longest"+p.ext)
+			if err := os.WriteFile(d.CrtList, CrtList(d.Sites), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, renderData(t, r, d), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.check(context.Background(), file); err != nil {
+				t.Errorf("HTTPS: %s rejects the longest names: %v", p.binary, err)
+			}
+		})
+	}
+}
+
+// TestNginxStickyVars: one short variable per cookie name, whatever the host, and two cookie
+// names whose hashes collide still get two variables, the same ones in any order.
+func TestNginxStickyVars(t *testing.T) {
+	site := func(h string, cookies ...string) routing.Site {
+		s := routing.Site{Host: h}
+		for _, c := range cookies {
+			s.Routes = append(s.Routes, routing.Route{Path: "/" + c, Backend: routing.Backend{Name: h + c, Sticky: c}})
+		}
+		return s
+	}
+	vars := nginxStickyVars([]routing.Site{site(longestHost("a"), "SESSIONID", ""), site("b.example.com", "SESSIONID", "other")})
+	if len(vars) != 2 || vars["SESSIONID"] == vars["other"] {
+		t.Fatalf("want one variable per cookie name, got %v", vars)
+	}
+	for c, v := range vars {
+		if !regexp.MustCompile(`^vhost_gen_sticky_[0-9a-f]{8}$`).MatchString(v) {
+			t.Errorf("cookie %s: variable %q is not vhost_gen_sticky_ and 8 hex digits", c, v)
+		}
+	}
+	// Two cookie names whose hashes collide (found by trying "c0", "c1", ...), a first in sorted
+	// order.
+	a, b := "c1170850", "c693596"
+	if stickyVar(a, 0) != stickyVar(b, 0) {
+		t.Fatalf("%s and %s no longer collide: %s, %s", a, b, stickyVar(a, 0), stickyVar(b, 0))
+	}
+	for _, order := range [][]string{{a, b}, {b, a}} {
+		got := nginxStickyVars([]routing.Site{site("x.example.com", order...)})
+		if len(got) != 2 || got[a] == got[b] {
+			t.Fatalf("colliding cookies %s and %s share a variable: %v", a, b, got)
+		}
+		if got[a] != stickyVar(a, 0) || got[b] != stickyVar(b, 1) {
+			t.Errorf("the first cookie in sorted order keeps its hash, the next hashes again: got %v", got)
 		}
 	}
 }

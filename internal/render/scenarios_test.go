@@ -11,6 +11,10 @@ import (
 type scenario struct {
 	name      string
 	workloads []discovery.Workload
+	// trustDownstreamProxy renders with --trust-downstream-proxy.
+	trustDownstreamProxy bool
+	// tls, when set, serves HTTPS too, with the test certificates (tls_test.go).
+	tls *tlsScenario
 }
 
 func ctr(name, ip string, labels map[string]string, ports ...int) discovery.Workload {
@@ -86,6 +90,19 @@ var scenarios = []scenario{
 		ctr("long", "10.0.1.2", host("a-rather-long-host-name-for-a-service.team-platform.eu-west-1.internal.example.com")),
 		ctr("longest", "10.0.1.3", host(strings.Repeat("l", 63)+"."+strings.Repeat("m", 63)+"."+strings.Repeat("n", 63)+"."+strings.Repeat("o", 61))),
 	}},
+	// The longest host names (253 characters, an exact one and a wildcard) with sticky sessions
+	// and paths: no name derived from a host (nginx's sticky variables, upstream and backend
+	// names, HAProxy's dynamic-cookie-key and ACL values) may outgrow what the proxies accept.
+	{name: "longest-host-sticky-paths", workloads: []discovery.Workload{
+		ctr("max", "10.0.1.2", with(host(longestHost("a")), "VIRTUAL_STICKY", "SESSIONID")),
+		ctr("max-api", "10.0.1.3", with(host(longestHost("a")), "VIRTUAL_STICKY", "SESSIONID", "VIRTUAL_PATH", "/api/", "VIRTUAL_DEST", "/")),
+		ctr("max-cart", "10.0.1.4", with(host(longestHost("a")), "VIRTUAL_STICKY", "cart_session_"+strings.Repeat("x", 51), "VIRTUAL_PATH", "/cart/")),
+		ctr("max-wild", "10.0.1.5", with(host("*."+longestHost("w")[2:]), "VIRTUAL_STICKY", "SESSIONID", "VIRTUAL_PATH", "/w/")),
+	}},
+	// --trust-downstream-proxy: the client's forwarded headers are kept.
+	{name: "trust-downstream-proxy", trustDownstreamProxy: true, workloads: []discovery.Workload{
+		ctr("shop", "10.0.1.2", host("shop.example.com"), 80),
+	}},
 	// TCP services (HAProxy only; with nginx every TCP workload is a problem): two replicas of
 	// one service share port 5432, a rival service created later asks for it too and is left
 	// out, another service has its own port, one asks for the HTTP port, and one serves HTTP and
@@ -113,6 +130,86 @@ var scenarios = []scenario{
 		ctr("evil-newline", "10.0.1.5", host("a.example.com\nserver { }")),
 		ctr("unreachable", "", host("lost.example.com")),
 	}},
+	// HTTPS. Hosts under example.com have a certificate (example.com's, their parent's; a few
+	// their own), those under example.net have none. The gateway's defaults are nginx-proxy's:
+	// redirect, HSTS max-age=31536000, Mozilla-Intermediate, 301, HTTP on a missing certificate.
+	//
+	// Each HTTPS_METHOD with and without a certificate: without one, redirect and nohttp fall
+	// back to noredirect, unless ENABLE_HTTP_ON_MISSING_CERT=false (then not served at all).
+	{name: "tls-methods", tls: &tlsScenario{}, workloads: []discovery.Workload{
+		ctr("redirect", "10.0.4.2", host("redirect.example.com")),
+		ctr("noredirect", "10.0.4.3", with(host("noredirect.example.com"), "HTTPS_METHOD", "noredirect")),
+		ctr("nohttp", "10.0.4.4", with(host("nohttp.example.com"), "HTTPS_METHOD", "nohttp")),
+		ctr("nohttps", "10.0.4.5", with(host("nohttps.example.com"), "HTTPS_METHOD", "nohttps")),
+		ctr("docs", "10.0.4.6", with(host("docs.example.com"), "VIRTUAL_PATH", "/v2/")),
+		ctr("redirect-nocert", "10.0.4.7", host("redirect.example.net")),
+		ctr("noredirect-nocert", "10.0.4.8", with(host("noredirect.example.net"), "HTTPS_METHOD", "noredirect")),
+		ctr("nohttp-nocert", "10.0.4.9", with(host("nohttp.example.net"), "HTTPS_METHOD", "nohttp")),
+		ctr("nohttps-nocert", "10.0.4.10", with(host("nohttps.example.net"), "HTTPS_METHOD", "nohttps")),
+		ctr("strict-nocert", "10.0.4.11", with(host("strict.example.net"), "ENABLE_HTTP_ON_MISSING_CERT", "false")),
+	}},
+	// HSTS: the default, off, a value of the site's own, and never with noredirect.
+	{name: "tls-hsts", tls: &tlsScenario{}, workloads: []discovery.Workload{
+		ctr("default", "10.0.4.2", host("default.example.com")),
+		ctr("off", "10.0.4.3", with(host("off.example.com"), "HSTS", "off")),
+		ctr("custom", "10.0.4.4", with(host("custom.example.com"), "HSTS", "max-age=63072000; includeSubDomains; preload")),
+		ctr("nohttp", "10.0.4.5", with(host("nohttp.example.com"), "HTTPS_METHOD", "nohttp", "HSTS", "max-age=600")),
+		ctr("noredirect", "10.0.4.6", with(host("noredirect.example.com"), "HTTPS_METHOD", "noredirect", "HSTS", "max-age=600")),
+	}},
+	// NON_GET_REDIRECT (env, or nginx-proxy's label), and the default 301.
+	{name: "tls-redirect-codes", tls: &tlsScenario{}, workloads: []discovery.Workload{
+		ctr("c301", "10.0.4.2", host("c301.example.com")),
+		ctr("c307", "10.0.4.3", with(host("c307.example.com"), "NON_GET_REDIRECT", "307")),
+		ctr("c308", "10.0.4.4", with(host("c308.example.com"), "com.github.nginx-proxy.nginx-proxy.non-get-redirect", "308")),
+	}},
+	// HTTPS on another port: redirects name it; a wildcard site redirects to the request's host.
+	{name: "tls-redirect-port", tls: &tlsScenario{https: "127.0.0.1:8443", port: 8443}, workloads: []discovery.Workload{
+		ctr("shop", "10.0.4.2", with(host("shop.example.com"), "NON_GET_REDIRECT", "307")),
+		ctr("any", "10.0.4.3", host("*.example.com")),
+	}},
+	// SSL policies; chained.example.com's certificate has a chain and DH parameters.
+	{name: "tls-policies", tls: &tlsScenario{}, workloads: []discovery.Workload{
+		ctr("modern", "10.0.4.2", with(host("modern.example.com"), "SSL_POLICY", "Mozilla-Modern")),
+		ctr("chained", "10.0.4.3", host("chained.example.com")),
+		ctr("old", "10.0.4.4", with(host("old.example.com"), "SSL_POLICY", "Mozilla-Old")),
+	}},
+	// ACME: every HTTP server, the catch-all's too, sends challenges to the responder, also for
+	// a nohttp host that asked for a certificate and for a site with a path of its own there.
+	{name: "tls-acme", tls: &tlsScenario{acme: true}, workloads: []discovery.Workload{
+		ctr("acme", "10.0.4.2", with(host("acme.example.com"), "HTTPS_METHOD", "nohttp", "ACME_HOST", "acme.example.com")),
+		ctr("nohttp", "10.0.4.3", with(host("nohttp.example.com"), "HTTPS_METHOD", "nohttp")),
+		ctr("redirect", "10.0.4.4", host("redirect.example.com")),
+		ctr("noredirect", "10.0.4.5", with(host("noredirect.example.com"), "HTTPS_METHOD", "noredirect")),
+		ctr("nohttps", "10.0.4.6", with(host("nohttps.example.com"), "HTTPS_METHOD", "nohttps")),
+		ctr("own-path", "10.0.4.7", with(host("noredirect.example.com"), "HTTPS_METHOD", "noredirect", "VIRTUAL_PATH", "/.well-known/acme-challenge/")),
+	}},
+	// A default certificate, trusted by one site only: the others without a certificate are
+	// served over HTTP, and their names get the default certificate and 503 over HTTPS.
+	{name: "tls-default-cert", tls: &tlsScenario{defaultCert: true}, workloads: []discovery.Workload{
+		ctr("own", "10.0.4.2", host("own.example.com")),
+		ctr("trusting", "10.0.4.3", with(host("trusting.example.net"), "com.github.nginx-proxy.nginx-proxy.trust-default-cert", "true")),
+		ctr("untrusting", "10.0.4.4", host("untrusting.example.net")),
+	}},
+	// Wildcard hosts: "*.x" with its parent's certificate (the SNI filter is the host), an exact
+	// host under it with other settings, "x.*" with CERT_NAME, "*.x" without a certificate.
+	{name: "tls-wildcards", tls: &tlsScenario{}, workloads: []discovery.Workload{
+		ctr("wild", "10.0.4.2", host("*.wild.example.com")),
+		ctr("exact", "10.0.4.3", with(host("a.wild.example.com"), "HTTPS_METHOD", "noredirect")),
+		ctr("tld", "10.0.4.4", with(host("www.example.*"), "CERT_NAME", "shared")),
+		ctr("nocert", "10.0.4.5", host("*.example.net")),
+	}},
+	// HTTPS on, but no certificate at all: every site is served over HTTP, every name refused at
+	// the handshake (HAProxy starts with an empty crt-list, with a warning).
+	{name: "tls-no-certs", tls: &tlsScenario{noCerts: true}, workloads: []discovery.Workload{
+		ctr("shop", "10.0.4.2", host("shop.example.com")),
+		ctr("blog", "10.0.4.3", with(host("blog.example.com"), "HTTPS_METHOD", "nohttp")),
+	}},
+}
+
+// longestHost is a host name of 253 characters, the most DNS allows: labels of 63 characters
+// made of c, the last one shorter.
+func longestHost(c string) string {
+	return strings.Repeat(c, 63) + "." + strings.Repeat(c, 63) + "." + strings.Repeat(c, 63) + "." + strings.Repeat(c, 61)
 }
 
 func scenarioNamed(name string) scenario {

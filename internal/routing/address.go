@@ -144,6 +144,24 @@ func published(w *discovery.Workload, port int) (target, bool) {
 	return best, best.ip != ""
 }
 
+// loopbackProblem refuses a target on loopback when the proxy runs in a container off the host
+// network: its 127.0.0.1 is its own, not the host's, so it would reach nothing or itself.
+func loopbackProblem(t target, proxyMode string) *addressError {
+	if proxyMode == "" || proxyMode == "host" || !isLoopback(t.ip) {
+		return nil
+	}
+	return &addressError{"", fmt.Sprintf("address %s is loopback, and the proxy in its container (network mode %s) cannot reach the host's loopback: publish the port on all addresses or a host IP, share a network with the proxy, or set --host-address to the host's address", t, proxyMode)}
+}
+
+// isLoopback reports 127.0.0.0/8, ::1 (also IPv4-mapped) and the localhost names.
+func isLoopback(host string) bool {
+	if ip := net.ParseIP(host); ip != nil {
+		return ip.IsLoopback()
+	}
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
+}
+
 func noSharedNetwork(w *discovery.Workload, proxyNets []string) string {
 	if proxyNets == nil {
 		return fmt.Sprintf("no address: the proxy's networks are unknown (run vhost-gen in the proxy's container, or set --proxy-networks or --proxy-container) and VIRTUAL_NETWORK is not set (attached: %s)", networkNames(w))

@@ -3,6 +3,7 @@ package routing
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
@@ -18,6 +19,10 @@ type Problem struct {
 	Origin     discovery.Origin `json:"origin,omitempty"`
 	Value      string           `json:"value,omitempty"`
 	Reason     string           `json:"reason"`
+	// Host names the site a problem is about when no one workload is (a certificate).
+	Host string `json:"host,omitempty"`
+	// Warning: the workload or site is still served; this says what is wrong with it.
+	Warning bool `json:"warning,omitempty"`
 }
 
 func newProblem(w *discovery.Workload, setting string, from discovery.Origin, value, reason string) Problem {
@@ -28,6 +33,12 @@ func newProblem(w *discovery.Workload, setting string, from discovery.Origin, va
 // quoted so that a hostile value cannot forge log lines.
 func (p Problem) String() string {
 	var b strings.Builder
+	if p.Warning {
+		b.WriteString("warning: ")
+	}
+	if p.Workload == "" && p.Host != "" {
+		fmt.Fprintf(&b, "host %s: ", p.Host)
+	}
 	if p.Workload != "" {
 		kind := "container"
 		if p.Source != "" && p.Source != "docker" {
@@ -46,7 +57,10 @@ func (p Problem) String() string {
 	return b.String()
 }
 
+// SortProblems sorts problems as Build does: by workload, setting and reason.
+func SortProblems(ps []Problem) { slices.SortFunc(ps, compareProblems) }
+
 func compareProblems(a, b Problem) int {
 	return cmp.Or(cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.WorkloadID, b.WorkloadID),
-		cmp.Compare(a.Setting, b.Setting), cmp.Compare(a.Reason, b.Reason))
+		cmp.Compare(a.Host, b.Host), cmp.Compare(a.Setting, b.Setting), cmp.Compare(a.Reason, b.Reason))
 }

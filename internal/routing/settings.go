@@ -35,6 +35,7 @@ type Settings struct {
 	Weight  int
 	Sticky  string
 	TCPPort int // 0: no TCP service
+	TLS     TLSSettings
 }
 
 // ParseSettings reads and validates a workload's settings. routed is false when the workload does
@@ -77,6 +78,7 @@ func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, route
 			}
 		}
 	}
+	s.TLS = parseTLS(w, bad)
 	return s, problems, true
 }
 

@@ -22,14 +22,20 @@ type Table struct {
 	Problems []Problem    `json:"problems"`
 	// ProxyNetworks are the networks the proxy was found on (nil: unknown).
 	ProxyNetworks []string `json:"proxyNetworks"`
+	// HostAddress is where published ports and host-network workloads were reached, and why.
+	HostAddress HostAddress `json:"hostAddress,omitzero"`
 	// Workloads are the raw workloads, for templates that need more than the table.
 	Workloads []discovery.Workload `json:"-"`
+	// ACME are the certificates the workloads ask the ACME client for.
+	ACME []ACMERequest `json:"acme,omitempty"`
 }
 
 // Site is one host name.
 type Site struct {
 	Host   string  `json:"host"`
 	Routes []Route `json:"routes"`
+	// TLS is how the site is served over HTTPS; nil when the gateway serves HTTP only.
+	TLS *SiteTLS `json:"tls,omitempty"`
 }
 
 // Route is one path prefix of a site.
@@ -70,6 +76,8 @@ type Server struct {
 
 // Options are the operator's choices that shape the table.
 type Options struct {
+	// TLS, when set, serves sites over HTTPS too.
+	TLS  *TLSOptions
 	Mode AddressMode
 	// ProxyNetworks, when set, are the proxy's networks.
 	ProxyNetworks []string
@@ -86,6 +94,21 @@ type Options struct {
 	// ReservedPorts are ports the proxy already listens on, with what for ("--listen"): no TCP
 	// service may take them.
 	ReservedPorts map[int]string
+	// ProxyNetworkMode is the network mode of the proxy's container ("host", "bridge", a network
+	// name), when the caller knows it; else it is read from the ProxyContainer workload. Off the
+	// host network the proxy's loopback is its own, so a server on loopback is a problem. Empty
+	// (unknown, perhaps no container at all): loopback is routed.
+	ProxyNetworkMode string
+	// HostAddress is the engine host's address the sources gave workloads (NodeAddress), shown
+	// in the table; routing does not use it.
+	HostAddress HostAddress
+}
+
+// HostAddress is the engine host's address for published ports and host networking, and where
+// it came from ("--host-address", "DOCKER_HOST", "gateway of network NAME", "default").
+type HostAddress struct {
+	Address string `json:"address"`
+	Origin  string `json:"origin"`
 }
 
 // Build makes the table for a set of workloads. The same set gives the same table, whatever its
@@ -103,24 +126,74 @@ func Build(workloads []discovery.Workload, opt Options) Table {
 	if problem != nil {
 		t.Problems = append(t.Problems, *problem)
 	}
-	t.ProxyNetworks = proxyNets
-	routes := map[routeKey]*Route{}
-	tcp := map[int][]tcpClaim{}
+	t.ProxyNetworks, t.HostAddress = proxyNets, opt.HostAddress
+	opt.ProxyNetworkMode = proxyNetworkMode(ws, opt)
+	b := &builder{routes: map[routeKey]*Route{}, tcp: map[int][]tcpClaim{}, siteTLS: map[string]TLSSettings{}}
 	for i := range ws {
-		t.Problems = append(t.Problems, place(&ws[i], opt, proxyNets, routes, tcp)...)
+		t.Problems = append(t.Problems, place(&ws[i], opt, proxyNets, b)...)
 	}
-	t.Sites = assemble(routes)
+	t.Sites = assemble(b.routes)
 	var tcpProblems []Problem
-	t.TCP, tcpProblems = assembleTCP(tcp)
+	t.TCP, tcpProblems = assembleTCP(b.tcp)
 	t.Problems = append(t.Problems, tcpProblems...)
+	if opt.TLS != nil {
+		t.Problems = append(t.Problems, b.decideTLS(&t, opt.TLS)...)
+	}
 	slices.SortFunc(t.Problems, compareProblems)
 	return t
+}
+
+// builder collects what place finds, workload by workload.
+type builder struct {
+	routes map[routeKey]*Route
+	tcp    map[int][]tcpClaim
+	// siteTLS are each host's HTTPS settings: the first workload's (by name), as nginx-proxy.
+	siteTLS map[string]TLSSettings
+	acme    []acmeClaim
+}
+
+// decideTLS sets each site's HTTPS decisions and the table's certificate requests; the problems
+// it returns are warnings (a certificate missing, expired, not covering its host): the sites are
+// still served.
+func (b *builder) decideTLS(t *Table, o *TLSOptions) []Problem {
+	var problems []Problem
+	if o.ACME {
+		reqs, _ := acmeRequests(b.acme, o)
+		// A static certificate for the host wins: no order for it.
+		t.ACME = slices.DeleteFunc(reqs, func(r ACMERequest) bool {
+			return o.Certs != nil && slices.IndexFunc(r.Names, func(h string) bool {
+				c := o.Certs.Select(h, "", false)
+				return c.Via != "exact" || c.Cert.Source != "file"
+			}) < 0
+		})
+	}
+	_, acmeNames := acmeRequests(acmeClaimsFor(t.ACME), o)
+	for i := range t.Sites {
+		s := &t.Sites[i]
+		s.TLS = siteTLS(s.Host, b.siteTLS[s.Host], acmeNames, o)
+		if s.TLS.Problem != "" {
+			problems = append(problems, Problem{Host: s.Host, Reason: s.TLS.Problem, Warning: true})
+		}
+	}
+	return problems
+}
+
+// acmeClaimsFor turns kept requests back into claims, to index their hosts.
+func acmeClaimsFor(reqs []ACMERequest) []acmeClaim {
+	out := make([]acmeClaim, len(reqs))
+	for i, r := range reqs {
+		out[i] = acmeClaim{workload: r.Name, s: ACMESettings{Hosts: r.Names}}
+	}
+	return out
 }
 
 type routeKey struct{ host, path string }
 
 // place adds one workload's server to the routes it asks for, or returns why it cannot.
-func place(w *discovery.Workload, opt Options, proxyNets []string, routes map[routeKey]*Route, tcp map[int][]tcpClaim) []Problem {
+func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) []Problem {
+	if w.Problem != "" {
+		return []Problem{newProblem(w, "", "", "", w.Problem)}
+	}
 	s, problems, routed := ParseSettings(w)
 	if !routed || len(problems) > 0 {
 		return problems
@@ -137,10 +210,18 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, routes map[ro
 	if !opt.IncludeUnhealthy && (w.Health == discovery.HealthStarting || w.Health == discovery.HealthUnhealthy) {
 		return []Problem{newProblem(w, "", "", "", fmt.Sprintf("health is %s: left out until healthy (--include-unhealthy routes it anyway)", w.Health))}
 	}
-	port, aerr := choosePort(w, &s)
 	var tg target
+	var aerr *addressError
+	if w.Address != "" {
+		tg, aerr = sourceAddress(w)
+	} else {
+		var port int
+		if port, aerr = choosePort(w, &s); aerr == nil {
+			tg, aerr = chooseAddress(w, &s, port, opt.Mode, proxyNets)
+		}
+	}
 	if aerr == nil {
-		tg, aerr = chooseAddress(w, &s, port, opt.Mode, proxyNets)
+		aerr = loopbackProblem(tg, opt.ProxyNetworkMode)
 	}
 	if aerr != nil {
 		var value string
@@ -152,19 +233,31 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, routes map[ro
 	}
 	srv := Server{Address: tg.String(), IP: tg.ip, Port: tg.port, Weight: s.Weight, Workload: w.Name, WorkloadID: w.ID}
 	if s.TCPPort != 0 {
-		tcp[s.TCPPort] = append(tcp[s.TCPPort], tcpClaim{w: w, server: srv})
+		b.tcp[s.TCPPort] = append(b.tcp[s.TCPPort], tcpClaim{w: w, server: srv})
 	}
 	for _, host := range s.Hosts {
 		k := routeKey{host, s.Path}
-		r := routes[k]
+		r := b.routes[k]
 		if r == nil {
 			r = &Route{Path: s.Path, Dest: s.Dest, Backend: Backend{Proto: s.Proto, Sticky: s.Sticky}}
-			routes[k] = r
+			b.routes[k] = r
 		} else if c := conflict(r, &s); c != "" {
 			problems = append(problems, newProblem(w, "", "", "", fmt.Sprintf("left out of %s%s: %s", host, s.Path, c)))
 			continue
 		}
 		r.Backend.Servers = append(r.Backend.Servers, srv)
+		if _, ok := b.siteTLS[host]; !ok {
+			b.siteTLS[host] = s.TLS
+		}
+	}
+	if len(s.TLS.ACME.Hosts) > 0 {
+		if opt.TLS == nil || !opt.TLS.ACME {
+			p := newProblem(w, SettingACMEHost, "", strings.Join(s.TLS.ACME.Hosts, ","), "no certificate will be ordered: this gateway has no ACME client (see --acme-ca-uri)")
+			p.Warning = true
+			problems = append(problems, p)
+		} else {
+			b.acme = append(b.acme, acmeClaim{workload: w.Name, s: s.TLS.ACME})
+		}
 	}
 	return problems
 }
@@ -251,20 +344,38 @@ func proxyNetworks(ws []discovery.Workload, opt Options) ([]string, *Problem) {
 	if opt.ProxyContainer == "" {
 		return nil, nil
 	}
-	for i := range ws {
-		w := &ws[i]
-		if w.Name == opt.ProxyContainer || w.ID == opt.ProxyContainer ||
-			(len(opt.ProxyContainer) >= 12 && strings.HasPrefix(w.ID, opt.ProxyContainer)) {
-			nets := []string{}
-			for _, n := range w.Networks {
-				if n.Name != ingress {
-					nets = append(nets, n.Name)
-				}
+	if w := findWorkload(ws, opt.ProxyContainer); w != nil {
+		nets := []string{}
+		for _, n := range w.Networks {
+			if n.Name != ingress {
+				nets = append(nets, n.Name)
 			}
-			return nets, nil
 		}
+		return nets, nil
 	}
 	return nil, &Problem{Reason: fmt.Sprintf("proxy container %q is not among the watched containers (not running, or left out by --label-filter): its networks are unknown, so only VIRTUAL_NETWORK, host networking and published ports can route", opt.ProxyContainer)}
+}
+
+// findWorkload finds a workload by name, ID or an ID prefix of at least 12 characters.
+func findWorkload(ws []discovery.Workload, ref string) *discovery.Workload {
+	for i := range ws {
+		if w := &ws[i]; w.Name == ref || w.ID == ref || (len(ref) >= 12 && strings.HasPrefix(w.ID, ref)) {
+			return w
+		}
+	}
+	return nil
+}
+
+// proxyNetworkMode is the proxy container's network mode: as given, else the ProxyContainer
+// workload's; "" when unknown.
+func proxyNetworkMode(ws []discovery.Workload, opt Options) string {
+	if opt.ProxyNetworkMode != "" || opt.ProxyContainer == "" {
+		return opt.ProxyNetworkMode
+	}
+	if w := findWorkload(ws, opt.ProxyContainer); w != nil {
+		return w.NetworkMode
+	}
+	return ""
 }
 
 // HasRoot reports whether the site routes "/"; templates answer 404 there otherwise, rather

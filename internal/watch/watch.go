@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/vhost-gen/vhost-gen/internal/admin"
 	"github.com/vhost-gen/vhost-gen/internal/apply"
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 	"github.com/vhost-gen/vhost-gen/internal/inventory"
+	"github.com/vhost-gen/vhost-gen/internal/quarantine"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 )
 
@@ -27,6 +29,14 @@ type Pipeline struct {
 	State    *admin.State
 	// Applied, if set, runs after every successful apply (the supervisor starts the proxy then).
 	Applied func()
+	// Changes, if set, says that something Build or Render reads besides the workloads changed
+	// (a certificate): the table is built again, debounced like any change.
+	Changes <-chan struct{}
+	// AfterApply, if set, hears every apply attempt: the sources' revisions it rendered, the
+	// config in force after it (nil when it failed), and its error.
+	AfterApply func(revisions map[string]int64, applied []byte, err error)
+	// quarantine holds the sites the proxy's check refused.
+	quarantine quarantine.Set
 }
 
 const (
@@ -59,6 +69,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+		case <-p.Changes:
+			deb.Change(time.Now())
+			at, _ := deb.Due()
+			timer.Reset(time.Until(at))
 		case u := <-updates:
 			changed := inv.Apply(u)
 			if u.Full && !reported[u.Source] {
@@ -92,20 +106,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 func (p *Pipeline) applyOnce(ctx context.Context, snap inventory.Snapshot, problems map[string]bool) error {
-	table := p.Build(snap.Workloads)
+	table := p.quarantine.Filter(p.Build(snap.Workloads))
+	data, err := p.Render(table)
+	var outcome apply.Outcome
+	if err == nil {
+		outcome, err = p.Applier.Apply(ctx, data)
+		if errors.Is(err, apply.ErrCheck) && ctx.Err() == nil {
+			table, data, outcome, err = p.isolate(ctx, table, err)
+		}
+	}
 	p.logProblems(table, problems)
 	p.State.SetTable(table, snap.Generation)
 	p.observe(table, snap.Generation)
-	data, err := p.Render(table)
-	if err != nil {
-		p.Metrics.Applies.WithLabelValues("render_failed").Inc()
-		p.State.SetApply(err, time.Now())
-		return err
-	}
-	outcome, err := p.Applier.Apply(ctx, data)
+	p.Metrics.Quarantined.Set(float64(len(p.quarantine.Held())))
 	now := time.Now()
 	p.State.SetApply(err, now)
+	if p.AfterApply != nil {
+		applied := data
+		if err != nil {
+			applied = nil
+		}
+		p.AfterApply(snap.Revisions, applied, err)
+	}
 	switch {
+	case data == nil && err != nil:
+		p.Metrics.Applies.WithLabelValues("render_failed").Inc()
 	case errors.Is(err, apply.ErrCheck):
 		p.Metrics.Applies.WithLabelValues("check_failed").Inc()
 	case errors.Is(err, apply.ErrReload):
@@ -129,6 +154,23 @@ func (p *Pipeline) applyOnce(ctx context.Context, snap inventory.Snapshot, probl
 			"sites", len(table.Sites), "problems", len(table.Problems), "bytes", len(data))
 	}
 	return err
+}
+
+// isolate runs after the check refused the config: the quarantine finds the sites that make it
+// fail, and the config without them is applied. When no site explains the failure (a broken
+// template or main config), the check's own error stands.
+func (p *Pipeline) isolate(ctx context.Context, table routing.Table, checkErr error) (routing.Table, []byte, apply.Outcome, error) {
+	check := func(ctx context.Context, data []byte) error { return p.Applier.CheckData(ctx, data) }
+	kept, data, err := p.quarantine.Isolate(ctx, table, p.Render, check)
+	if err != nil {
+		if !errors.Is(err, quarantine.ErrUnisolated) {
+			p.Log.Warn("could not isolate the sites that fail the check", "err", err)
+		}
+		return table, []byte{}, apply.Unchanged, checkErr
+	}
+	p.Log.Warn("the proxy's check refused some sites; applying the others", "quarantined", strings.Join(p.quarantine.Held(), ", "))
+	outcome, err := p.Applier.Apply(ctx, data)
+	return kept, data, outcome, err
 }
 
 // logProblems logs each problem once when it appears and once when it is resolved.

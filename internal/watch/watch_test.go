@@ -281,6 +281,17 @@ func (h *harness) healthz() (int, string) {
 	return rec.Code, rec.Body.String()
 }
 
+// problems returns the problems of /routes, as JSON text.
+func (h *harness) problems() string {
+	rec := httptest.NewRecorder()
+	admin.Handler(h.state, h.metrics).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/routes?format=json", nil))
+	body := rec.Body.String()
+	if i := strings.Index(body, `"problems"`); i >= 0 {
+		return body[i:]
+	}
+	return ""
+}
+
 // countLines counts log lines containing s.
 func countLines(logs, s string) int {
 	n := 0
@@ -564,11 +575,14 @@ func TestRevertDuringRetryStopsRetrying(t *testing.T) {
 	}
 }
 
+// TestFailedCheckLeavesLiveConfig: a check that fails whatever sites are left out (a broken
+// template or main config) leaves the live config untouched, is reported, and is retried.
 func TestFailedCheckLeavesLiveConfig(t *testing.T) {
 	h := newHarness(t, "docker")
-	h.checkErr = func(staged []byte) error {
-		if bytes.Contains(staged, []byte("bad.example.com")) {
-			return errors.New("nginx: [emerg] host not found")
+	var broken atomic.Bool
+	h.checkErr = func([]byte) error {
+		if broken.Load() {
+			return errors.New("nginx: [emerg] unexpected end of file")
 		}
 		return nil
 	}
@@ -578,7 +592,8 @@ func TestFailedCheckLeavesLiveConfig(t *testing.T) {
 	h.waitFile("web.example.com/ 10.0.0.2:80\n")
 	h.eventually("the first reload", func() bool { return h.reloads.Load() == 1 })
 
-	src.upsert(wl("docker", "bad", "10.0.0.3", "VIRTUAL_HOST=bad.example.com"))
+	broken.Store(true)
+	src.upsert(wl("docker", "api", "10.0.0.3", "VIRTUAL_HOST=api.example.com"))
 	h.eventually(`applies_total{result="check_failed"} to reach 1`, func() bool { return h.applies("check_failed") >= 1 })
 	if got, _ := h.file(); got != "web.example.com/ 10.0.0.2:80\n" {
 		t.Fatalf("file after a failed check = %q, want the live config untouched", got)
@@ -587,15 +602,58 @@ func TestFailedCheckLeavesLiveConfig(t *testing.T) {
 		t.Fatalf("reloads after a failed check = %d, want 1", n)
 	}
 	code, body := h.healthz()
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "host not found") {
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "unexpected end of file") {
 		t.Fatalf("healthz after a failed check = %d %q, want 503 with the check's output", code, body)
 	}
 
-	// The fix is a change; it is applied.
-	src.remove("id-bad")
+	// The fix (here: the check passes again) is applied at the next retry or change.
+	broken.Store(false)
 	src.upsert(wl("docker", "api", "10.0.0.4", "VIRTUAL_HOST=api.example.com"))
 	h.waitFile("api.example.com/ 10.0.0.4:80\nweb.example.com/ 10.0.0.2:80\n")
 	h.eventually("healthz 200", func() bool { code, _ := h.healthz(); return code == http.StatusOK })
+}
+
+// TestQuarantine: a site whose config the check refuses is left out, with a problem carrying the
+// proxy's message; the others are applied and later changes are not blocked; the site comes back
+// once its part of the table changes and passes.
+func TestQuarantine(t *testing.T) {
+	h := newHarness(t, "docker")
+	h.checkErr = func(staged []byte) error {
+		if bytes.Contains(staged, []byte("bad.example.com/ 10.0.0.3")) {
+			return errors.New("nginx: [emerg] host not found")
+		}
+		return nil
+	}
+	h.start()
+	src := h.sources[0]
+	src.full(wl("docker", "web", "10.0.0.2", "VIRTUAL_HOST=web.example.com"))
+	h.waitFile("web.example.com/ 10.0.0.2:80\n")
+
+	src.upsert(wl("docker", "bad", "10.0.0.3", "VIRTUAL_HOST=bad.example.com"))
+	src.upsert(wl("docker", "api", "10.0.0.4", "VIRTUAL_HOST=api.example.com"))
+	h.waitFile("api.example.com/ 10.0.0.4:80\nweb.example.com/ 10.0.0.2:80\n")
+	h.eventually("healthz 200", func() bool { code, _ := h.healthz(); return code == http.StatusOK })
+	if n := testutil.ToFloat64(h.metrics.Quarantined); n != 1 {
+		t.Errorf("vhostgen_quarantined_sites = %v, want 1", n)
+	}
+	problem := h.problems()
+	if !strings.Contains(problem, "bad") || !strings.Contains(problem, "left out of bad.example.com") || !strings.Contains(problem, "host not found") {
+		t.Errorf("problems = %s, want one on bad naming the site and the check's message", problem)
+	}
+
+	// A later change costs one check: the unchanged bad site stays out without new checks.
+	before := h.checks.Load()
+	src.upsert(wl("docker", "blog", "10.0.0.5", "VIRTUAL_HOST=blog.example.com"))
+	h.waitFile("api.example.com/ 10.0.0.4:80\nblog.example.com/ 10.0.0.5:80\nweb.example.com/ 10.0.0.2:80\n")
+	if n := h.checks.Load() - before; n != 1 {
+		t.Errorf("checks for a change beside a quarantined site = %d, want 1", n)
+	}
+
+	// Fixed (replaced by a workload the check accepts): the site is back.
+	src.remove("id-bad")
+	src.upsert(wl("docker", "bad2", "10.0.0.6", "VIRTUAL_HOST=bad.example.com"))
+	h.waitFile("api.example.com/ 10.0.0.4:80\nbad.example.com/ 10.0.0.6:80\nblog.example.com/ 10.0.0.5:80\nweb.example.com/ 10.0.0.2:80\n")
+	h.eventually("no quarantine", func() bool { return testutil.ToFloat64(h.metrics.Quarantined) == 0 })
 }
 
 func TestRestartUnderRunningProxy(t *testing.T) {

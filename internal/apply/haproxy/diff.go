@@ -80,6 +80,7 @@ func diff(prev, next parsed) (p plan, ok bool) {
 			}
 			if o.ip != s.ip || o.port != s.port {
 				changes = append(changes, command{fmt.Sprintf("set server %s addr %s port %d", id, s.ip, s.port), replyAddr})
+				changes = append(changes, forgetHealth(id, s.rest)...)
 				moved = true
 			}
 			if o.weight != s.weight {
@@ -99,6 +100,24 @@ func diff(prev, next parsed) (p plan, ok bool) {
 	}
 	p.commands = append(append(adds, changes...), removes...)
 	return p, true
+}
+
+// forgetHealth drops the check verdicts of a moved server's old address: like an added server,
+// it takes traffic at once instead of staying down until its checks pass again, and live traffic
+// still marks it down at once if the new address fails (observe ... on-error mark-down).
+// "health up" rather than "state maint" then "ready": the server never leaves the rotation, and
+// one check of the old address still in flight cannot take it down.
+func forgetHealth(id, rest string) []command {
+	var cmds []command
+	// Even without "check" on the line (a default-server line may add it; without checks it
+	// changes nothing), but not on a tracking server, whose health HAProxy refuses to set.
+	if !hasKeyword(rest, "track") {
+		cmds = append(cmds, command{"set server " + id + " health up", replyEmpty})
+	}
+	if hasKeyword(rest, "agent-check") { // HAProxy refuses "agent up" without an agent check
+		cmds = append(cmds, command{"set server " + id + " agent up", replyEmpty})
+	}
+	return cmds
 }
 
 func hasKeyword(rest, kw string) bool {

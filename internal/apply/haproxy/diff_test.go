@@ -164,17 +164,17 @@ func TestDiff(t *testing.T) {
 		{
 			name: "address change",
 			next: func(t *testing.T) string { return edit(t, "10.0.0.2:80", "10.0.0.9:8080") },
-			want: []string{"set server web/web2 addr 10.0.0.9 port 8080"},
+			want: []string{"set server web/web2 addr 10.0.0.9 port 8080", "set server web/web2 health up"},
 		},
 		{
 			name: "port change only",
 			next: func(t *testing.T) string { return edit(t, "10.0.2.1:5432", "10.0.2.1:5433") },
-			want: []string{"set server db/db1 addr 10.0.2.1 port 5433"},
+			want: []string{"set server db/db1 addr 10.0.2.1 port 5433", "set server db/db1 health up"},
 		},
 		{
 			name: "address change to IPv6",
 			next: func(t *testing.T) string { return edit(t, "10.0.0.2:80", "[fd00::9]:80") },
-			want: []string{"set server web/web2 addr fd00::9 port 80"},
+			want: []string{"set server web/web2 addr fd00::9 port 80", "set server web/web2 health up"},
 		},
 		{
 			name: "weight change",
@@ -189,7 +189,9 @@ func TestDiff(t *testing.T) {
 		{
 			name: "address and weight change together",
 			next: func(t *testing.T) string { return edit(t, "10.0.0.2:80 weight 1", "10.0.0.8:80 weight 3") },
-			want: []string{"set server web/web2 addr 10.0.0.8 port 80", "set server web/web2 weight 3"},
+			want: []string{
+				"set server web/web2 addr 10.0.0.8 port 80", "set server web/web2 health up", "set server web/web2 weight 3",
+			},
 		},
 		{
 			name: "weight after other keywords",
@@ -209,7 +211,10 @@ func TestDiff(t *testing.T) {
 		{
 			name: "dynamic cookie: a moved server gets its new cookie",
 			next: func(t *testing.T) string { return edit(t, "10.0.1.1:80", "10.0.1.7:80") },
-			want: []string{"set server sticky/s1 addr 10.0.1.7 port 80", "enable dynamic-cookie backend sticky"},
+			want: []string{
+				"set server sticky/s1 addr 10.0.1.7 port 80", "set server sticky/s1 health up",
+				"enable dynamic-cookie backend sticky",
+			},
 		},
 		{
 			name: "dynamic cookie: a weight change or a removal changes no cookie",
@@ -286,6 +291,80 @@ func TestDiff(t *testing.T) {
 				t.Fatal(err)
 			}
 			next, err := parse([]byte(tt.next(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, ok := diff(prev, next)
+			if !ok {
+				t.Fatal("ok = false, want a plan")
+			}
+			if got := lines(p); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("plan:\n got %q\nwant %q", got, tt.want)
+			}
+			checkPlan(t, prev, next, p)
+		})
+	}
+}
+
+// A moved server's health starts afresh at its new address, whatever its checks.
+func TestDiffMovedServerHealth(t *testing.T) {
+	const shipped = "check inter 2s fastinter 500ms observe layer4 error-limit 1 on-error mark-down"
+	tests := []struct {
+		name       string
+		prev, next string // the server lines of the web backend
+		want       []string
+	}{
+		{
+			name: "the shipped template's checks",
+			prev: "    server web1 10.0.0.1:80 weight 1 " + shipped + "\n",
+			next: "    server web1 10.0.0.9:8080 weight 1 " + shipped + "\n",
+			want: []string{"set server web/web1 addr 10.0.0.9 port 8080", "set server web/web1 health up"},
+		},
+		{
+			name: "no checks on the line (a default-server line may have them)",
+			prev: "    server web1 10.0.0.1:80 weight 1\n",
+			next: "    server web1 10.0.0.1:81 weight 1\n",
+			want: []string{"set server web/web1 addr 10.0.0.1 port 81", "set server web/web1 health up"},
+		},
+		{
+			name: "an agent check too",
+			prev: "    server web1 10.0.0.1:80 weight 1 check agent-check agent-port 9999\n",
+			next: "    server web1 10.0.0.2:80 weight 1 check agent-check agent-port 9999\n",
+			want: []string{
+				"set server web/web1 addr 10.0.0.2 port 80", "set server web/web1 health up", "set server web/web1 agent up",
+			},
+		},
+		{
+			name: "a disabled server stays in maintenance",
+			prev: "    server web1 10.0.0.1:80 weight 1 disabled check\n",
+			next: "    server web1 10.0.0.2:80 weight 1 disabled check\n",
+			want: []string{"set server web/web1 addr 10.0.0.2 port 80", "set server web/web1 health up"},
+		},
+		{
+			name: "a tracking server's health is the tracked server's",
+			prev: "    server web1 10.0.0.1:80 weight 1 track web/web2\n",
+			next: "    server web1 10.0.0.2:80 weight 1 track web/web2\n",
+			want: []string{"set server web/web1 addr 10.0.0.2 port 80"},
+		},
+		{
+			name: "after the adds, before the removals",
+			prev: "    server web1 10.0.0.1:80 weight 1 check\n    server web2 10.0.0.2:80 weight 1 check\n",
+			next: "    server web1 10.0.0.5:80 weight 2 check\n    server web3 10.0.0.3:80 weight 1 check\n",
+			want: []string{
+				"add server web/web3 10.0.0.3:80 weight 1 check", "enable health web/web3", "enable server web/web3",
+				"set server web/web1 addr 10.0.0.5 port 80", "set server web/web1 health up", "set server web/web1 weight 2",
+				"set server web/web2 state maint", "del server web/web2",
+			},
+		},
+	}
+	webServers := "    server web1 10.0.0.1:80 weight 1 check inter 2s\n" + web2
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prev, err := parse([]byte(edit(t, webServers, tt.prev)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			next, err := parse([]byte(edit(t, webServers, tt.next)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,6 +484,9 @@ type modelServer struct {
 	enabled bool // not in maintenance
 	health  bool // checks running
 	agent   bool // agent checks running
+	// staleHealth, staleAgent: the check's or the agent's verdict is about an address the server
+	// had before (a server that failed there would stay down at its new one until checked).
+	staleHealth, staleAgent bool
 }
 
 // run applies a plan's commands and deletions to m the way HAProxy 2.6 would, failing t on a
@@ -444,6 +526,24 @@ func (m model) run(t *testing.T, p plan) {
 				t.Fatalf("%q: no such server", c.line)
 			}
 			s.addr = net.JoinHostPort(f[4], f[6])
+			s.staleHealth, s.staleAgent = s.health && !hasKeyword(s.rest, "track"), s.agent
+			m[f[2]] = s
+		case strings.HasPrefix(c.line, "set server ") && (f[3] == "health" || f[3] == "agent") && f[4] == "up":
+			s, ok := m[f[2]]
+			if !ok {
+				t.Fatalf("%q: no such server", c.line)
+			}
+			if f[3] == "health" && hasKeyword(s.rest, "track") {
+				t.Fatalf("%q: HAProxy refuses it on a tracking server", c.line)
+			}
+			if f[3] == "agent" && !s.agent {
+				t.Fatalf("%q: HAProxy refuses it without an agent check", c.line)
+			}
+			if f[3] == "health" {
+				s.staleHealth = false
+			} else {
+				s.staleAgent = false
+			}
 			m[f[2]] = s
 		case strings.HasPrefix(c.line, "set server ") && f[3] == "weight":
 			s, ok := m[f[2]]
@@ -544,6 +644,8 @@ func FuzzDiff(f *testing.F) {
 	f.Add(s1, "    server s1 10.0.1.9:81 weight 0 check inter 2s\n")
 	f.Add(" server a 10.0.0.1:1\n server c 10.0.0.3:1 disabled\n", " server a 10.0.0.2:1 weight 3\n server d [::1]:2 agent-check\n")
 	f.Add(" server a 10.0.0.1:1 # x\n", " server b 10.0.0.1:1\n server a 10.0.0.1:1 weight 1\n")
+	f.Add(" server a 10.0.0.1:1 track sticky/b agent-check\n server b 10.0.0.2:1 check\n",
+		" server a 10.0.0.3:1 track sticky/b agent-check\n server b 10.0.0.4:1 check\n")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		prev, err := parse([]byte(strings.Replace(testBase, s1, a, 1)))
 		if err != nil {

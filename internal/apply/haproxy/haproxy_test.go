@@ -418,3 +418,73 @@ backend app
 		t.Errorf("servers after a reload %+v, before %+v: the runtime API did not set up what the file says", after, before)
 	}
 }
+
+// TestHotMovedServerTakesTrafficAtOnce: a server whose address was dead (down, by live traffic
+// and by its checks) and is moved to a live one serves the very next request, as an added server
+// would, rather than after its checks pass again; and live traffic still takes it down at once
+// when its new address fails.
+func TestHotMovedServerTakesTrafficAtOnce(t *testing.T) {
+	dir := shortDir(t)
+	_, live := backendServer(t, "a", nil)
+	dead := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t))) // closed: connection refused
+	port := freePort(t)
+	conf := func(addr string) string {
+		// The shipped template's server line.
+		return fmt.Sprintf(`global
+    stats socket %s/admin.sock mode 600 level admin expose-fd listeners
+
+defaults
+    mode http
+    timeout connect 500ms
+    timeout client 30s
+    timeout server 30s
+
+frontend http
+    bind 127.0.0.1:%d
+    default_backend app
+
+backend app
+    balance roundrobin
+    server a %s weight 1 check inter 2s fastinter 500ms observe layer4 error-limit 1 on-error mark-down
+`, dir, port, addr)
+	}
+	v0 := conf(dead)
+	h := startHAProxy(t, port, dir, v0)
+	h.get("/") // refused: marks it down at once
+	h.waitFor("app/a to be down", func() error {
+		if a := h.servers("app")["a"]; a.op != 0 {
+			return fmt.Errorf("app/a: %+v, want it down", a)
+		}
+		return nil
+	})
+	r := &Runtime{Socket: h.admin}
+	apply := func(prev, next string) {
+		t.Helper()
+		h.write(next)
+		if ok, err := r.Hot(context.Background(), []byte(prev), []byte(next)); err != nil || !ok {
+			t.Fatalf("Hot = %v, %v; want it applied", ok, err)
+		}
+	}
+
+	v1 := conf(live)
+	apply(v0, v1)
+	if body, _, err := h.get("/"); err != nil || body != "name=a" {
+		t.Fatalf("the first request after moving a down server to a live address: %q, %v; want name=a at once", body, err)
+	}
+	if a := h.servers("app")["a"]; a.addr != live || a.op != 2 {
+		t.Errorf("app/a after the move: %+v, want up at %s", a, live)
+	}
+
+	// Moved to a dead address again: the first request that fails there takes it down.
+	dead2 := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	apply(v1, conf(dead2))
+	if _, _, err := h.get("/"); err == nil {
+		t.Fatal("a request to a server moved to a closed port succeeded")
+	}
+	if a := h.servers("app")["a"]; a.addr != dead2 || a.op != 0 {
+		t.Errorf("app/a after a refused connection at its new address: %+v, want down at %s", a, dead2)
+	}
+	if n := h.masterReloads(); n != 0 {
+		t.Errorf("HAProxy's master reloaded %d times, want none", n)
+	}
+}

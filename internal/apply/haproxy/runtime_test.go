@@ -237,10 +237,15 @@ func TestHotAddressChangeReplies(t *testing.T) {
 		"no need to change the addr, no need to change the port by 'stats socket command'\n\n",
 	} {
 		f := startFake(t)
-		f.setReply(func(string) string { return reply })
+		f.setReply(func(cmd string) string {
+			if strings.Contains(cmd, " addr ") {
+				return reply
+			}
+			return success(cmd)
+		})
 		r := &Runtime{Socket: f.path}
 		mustHot(t, r, testBase, strings.Replace(testBase, "10.0.0.2:80", "10.0.0.9:8080", 1), true)
-		wantCmds(t, f, "set server web/web2 addr 10.0.0.9 port 8080")
+		wantCmds(t, f, "set server web/web2 addr 10.0.0.9 port 8080", "set server web/web2 health up")
 	}
 	f := startFake(t)
 	f.setReply(func(string) string { return "Require 'backend/server'.\n" })
@@ -248,6 +253,42 @@ func TestHotAddressChangeReplies(t *testing.T) {
 	if ok, err := r.Hot(context.Background(), []byte(testBase), []byte(strings.Replace(testBase, "10.0.0.2:80", "10.0.0.9:8080", 1))); ok || err == nil {
 		t.Errorf("Hot with an error reply to set server addr = %v, %v; want an error", ok, err)
 	}
+}
+
+// A moved server is a new server for its health: once at its new address it is forced up, so
+// that it takes traffic at once even if its old address had failed its checks. If HAProxy
+// refuses, Hot stops there and the reload applies the change.
+func TestHotMovedServer(t *testing.T) {
+	moved := strings.Replace(strings.Replace(testBase, "10.0.0.2:80 weight 1", "10.0.0.9:8080 weight 2", 1),
+		"10.0.1.1:80", "10.0.1.7:80", 1)
+	f := startFake(t)
+	r := &Runtime{Socket: f.path}
+	mustHot(t, r, testBase, moved, true)
+	wantCmds(t, f,
+		"set server web/web2 addr 10.0.0.9 port 8080", "set server web/web2 health up", "set server web/web2 weight 2",
+		"set server sticky/s1 addr 10.0.1.7 port 80", "set server sticky/s1 health up",
+		"enable dynamic-cookie backend sticky",
+	)
+
+	f = startFake(t)
+	f.setReply(func(cmd string) string {
+		if cmd == "set server web/web2 health up" {
+			return "cannot change health on a tracking server.\n\n"
+		}
+		return success(cmd)
+	})
+	r = &Runtime{Socket: f.path}
+	ok, err := r.Hot(context.Background(), []byte(testBase), []byte(moved))
+	if ok || err == nil {
+		t.Fatalf("Hot with health up refused = %v, %v; want an error (and a reload)", ok, err)
+	}
+	if !strings.Contains(err.Error(), "set server web/web2 health up") || !strings.Contains(err.Error(), "tracking server") {
+		t.Errorf("error %q does not name the command and HAProxy's reply", err)
+	}
+	wantCmds(t, f, "set server web/web2 addr 10.0.0.9 port 8080", "set server web/web2 health up")
+	// The servers now match no config: the next change is a reload's too.
+	mustHot(t, r, testBase, moved, false)
+	wantCmds(t, f)
 }
 
 const stillConnected = "Server still has connections attached to it, cannot remove it.\n"
