@@ -2,14 +2,10 @@ package integration
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,7 +61,7 @@ func TestEngineRestart(t *testing.T) {
 func TestEngineUnreachable(t *testing.T) {
 	t.Parallel()
 	relay := newSocketRelay(t, "/var/run/docker.sock")
-	e := newEnvWith(t, []string{"DOCKER_HOST=unix://" + relay.path}, "--proxy-networks", "bridge")
+	e := newEnvWith(t, []string{"DOCKER_HOST=unix://" + relay.addr}, "--proxy-networks", "bridge")
 	h := e.host("alive")
 	e.run("alive", "-e", "VIRTUAL_HOST="+h)
 	e.waitBody(h, "/", "name=alive")
@@ -100,65 +96,6 @@ func TestEngineUnreachable(t *testing.T) {
 	})
 	e.run("later", "-e", "VIRTUAL_HOST="+e.host("later"))
 	e.waitBody(e.host("later"), "/", "name=later")
-}
-
-// socketRelay forwards a unix socket to another; cut closes it and every connection through it.
-type socketRelay struct {
-	t      *testing.T
-	path   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newSocketRelay(t *testing.T, target string) *socketRelay {
-	r := &socketRelay{t: t, path: filepath.Join(t.TempDir(), "docker.sock"), target: target}
-	r.restore()
-	t.Cleanup(r.cut)
-	return r
-}
-
-func (r *socketRelay) restore() {
-	ln, err := net.Listen("unix", r.path)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.mu.Lock()
-	r.ln = ln
-	r.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("unix", r.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.conns = append(r.conns, c, up)
-			r.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-func (r *socketRelay) cut() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ln != nil {
-		r.ln.Close()
-		r.ln = nil
-	}
-	for _, c := range r.conns {
-		c.Close()
-	}
-	r.conns = nil
-	os.Remove(r.path)
 }
 
 // stopDockerd stops the running dockerd and returns its command line, to start it again.

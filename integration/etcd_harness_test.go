@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -419,83 +417,6 @@ func routesAt(t testing.TB, admin string) routesFull {
 		t.Fatalf("/routes: %v\n%s", err, body)
 	}
 	return d
-}
-
-// tcpRelay forwards a 127.0.0.1 port to another TCP address; cut closes its listener and every
-// connection through it (a network partition between a gateway and etcd), restore listens again
-// on the same port.
-type tcpRelay struct {
-	t      testing.TB
-	addr   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  []net.Conn
-}
-
-func newTCPRelay(t testing.TB, target string) *tcpRelay {
-	t.Helper()
-	r := &tcpRelay{t: t, addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), target: target}
-	r.restore()
-	t.Cleanup(r.cut)
-	return r
-}
-
-func (r *tcpRelay) url() string { return "http://" + r.addr }
-
-func (r *tcpRelay) restore() {
-	r.t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 { // the port of a listener just closed may take a moment to be free again
-		if ln, err = net.Listen("tcp", r.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.mu.Lock()
-	r.ln = ln
-	r.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.DialTimeout("tcp", r.target, 2*time.Second)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			r.mu.Lock()
-			if r.ln != ln { // cut meanwhile
-				r.mu.Unlock()
-				c.Close()
-				up.Close()
-				return
-			}
-			r.conns = append(r.conns, c, up)
-			r.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-}
-
-func (r *tcpRelay) cut() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ln != nil {
-		r.ln.Close()
-		r.ln = nil
-	}
-	for _, c := range r.conns {
-		c.Close()
-	}
-	r.conns = nil
 }
 
 // gatewaysDoc is `vhost-gen gateways --json`.

@@ -389,21 +389,7 @@ func field(body, key string) string {
 func (e *env) metric(name string, labels ...string) float64 {
 	e.t.Helper()
 	_, body := httpGet("http://"+e.admin+"/metrics", "")
-	sum := 0.0
-	for _, line := range strings.Split(body, "\n") {
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(line, l)
-		}
-		if i := strings.LastIndexByte(line, ' '); ok && i > 0 {
-			v, _ := strconv.ParseFloat(line[i+1:], 64)
-			sum += v
-		}
-	}
-	return sum
+	return promSum(body, name, labels...)
 }
 
 func (e *env) reloads() float64 { return e.metric("vhostgen_reloads_total") }

@@ -607,14 +607,14 @@ func (a *app) routes(ctx context.Context, stdout io.Writer) error {
 		}{t.ProxyNetworks, t.HostAddress, t.Sites, t.TCP, t.Problems})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tPATH\tBACKEND\tSERVERS")
+	fmt.Fprintln(tw, "HOST\tPATH\tBACKEND\tSERVERS\tHTTPS")
 	for _, s := range t.Sites {
 		for _, r := range s.Routes {
 			path := r.Path
 			if r.Dest != "" {
 				path += " -> " + r.Dest
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s://%s\t%s\n", s.Host, path, r.Backend.Proto, r.Backend.Name, serverList(r.Backend.Servers))
+			fmt.Fprintf(tw, "%s\t%s\t%s://%s\t%s\t%s\n", s.Host, path, r.Backend.Proto, r.Backend.Name, serverList(r.Backend.Servers), tlsSummary(s.TLS))
 		}
 	}
 	for _, ts := range t.TCP {
@@ -633,4 +633,15 @@ func serverList(ss []routing.Server) string {
 		out[i] = fmt.Sprintf("%s (%s, weight %d)", sv.Address, sv.Workload, sv.Weight)
 	}
 	return strings.Join(out, ", ")
+}
+
+// tlsSummary is a site's HTTPS decision in a few words: "redirect, cert shop (file, until 2027-03-01)".
+func tlsSummary(t *routing.SiteTLS) string {
+	if t == nil {
+		return "-"
+	}
+	if t.Cert == nil {
+		return t.Method + ", no certificate"
+	}
+	return fmt.Sprintf("%s, cert %s (%s, until %s)", t.Method, t.Cert.Name, t.CertSource, t.Cert.NotAfter.Format("2006-01-02"))
 }

@@ -94,6 +94,7 @@ var allFlags = []flagCase{
 	{"acme-email", "ops@example.com", func(c *Config) any { return c.TLS.ACMEEmail }, "ops@example.com"},
 	{"acme-dir", "/var/lib/acme", func(c *Config) any { return c.TLS.ACMEDir }, "/var/lib/acme"},
 	{"acme-responder", "127.0.0.1:9402", func(c *Config) any { return c.TLS.ACMEResponder }, "127.0.0.1:9402"},
+	{"acme-store", "etcd", func(c *Config) any { return c.TLS.ACMEStore }, "etcd"},
 	{"haproxy-certs-dir", "/run/hc", func(c *Config) any { return c.TLS.HAProxyCertsDir }, "/run/hc"},
 }
 
@@ -123,7 +124,7 @@ func TestParseConfigDefaults(t *testing.T) {
 				TTL: 10 * time.Second, Registry: true},
 			TLS: tlsConfig{ListenHTTPS: "443", HTTPSMethod: "redirect", HSTS: "max-age=31536000", SSLPolicy: "Mozilla-Intermediate",
 				NonGetRedirect: "301", TrustDefaultCert: true, HTTPOnMissingCert: true, ACME: true, ACMECAURI: letsEncrypt,
-				ACMEResponder: "127.0.0.1:8402"},
+				ACMEResponder: "127.0.0.1:8402", ACMEStore: "dir"},
 			Command: cmd,
 		}
 		if !reflect.DeepEqual(c, want) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vhost-gen/vhost-gen/internal/acme"
+	"github.com/vhost-gen/vhost-gen/internal/acme/etcdstore"
 	"github.com/vhost-gen/vhost-gen/internal/certs"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 )
@@ -36,6 +37,7 @@ type tlsConfig struct {
 	ACMEEmail         string
 	ACMEDir           string
 	ACMEResponder     string
+	ACMEStore         string
 	HAProxyCertsDir   string
 }
 
@@ -74,6 +76,7 @@ func registerTLSFlags(fs *flag.FlagSet, c *tlsConfig) {
 	fs.StringVar(&c.ACMEEmail, "acme-email", "", "account contact for workloads without ACME_EMAIL (acme-companion's DEFAULT_EMAIL)")
 	fs.StringVar(&c.ACMEDir, "acme-dir", "", "where ACME accounts and certificates are kept (`DIR`, created 0700); setting it turns HTTPS on; with --certs-dir it defaults to "+defaultACMEDir)
 	fs.StringVar(&c.ACMEResponder, "acme-responder", "127.0.0.1:8402", "loopback `ADDR` of the HTTP-01 responder the proxy forwards /.well-known/acme-challenge/ to")
+	fs.StringVar(&c.ACMEStore, "acme-store", "dir", "where ACME accounts, certificates and challenge tokens live: dir (--acme-dir) or etcd (shared by every gateway on --etcd-endpoints: one order per certificate, under a lock; --acme-dir then holds a mirror)")
 	fs.StringVar(&c.HAProxyCertsDir, "haproxy-certs-dir", "", "where HAProxy's <name>.pem files and crt-list are written (default: beside --out)")
 }
 
@@ -89,6 +92,9 @@ type certStore struct {
 	files, acme *certs.Set
 	// changed wakes the pipeline: a certificate came, went or changed.
 	changed chan struct{}
+	// merging: one mergeCerts at a time (the watcher's and the ACME client's goroutines), so
+	// that an older merge never lands after a newer one and HAProxy's directory has one writer.
+	merging sync.Mutex
 }
 
 // Select is routing.CertLookup over the current certificates.
@@ -143,6 +149,14 @@ func (a *app) prepareTLS() error {
 			return fmt.Errorf("--acme-email: %w", err)
 		}
 	}
+	if c.ACMEStore != "dir" && c.ACMEStore != "etcd" {
+		return fmt.Errorf("--acme-store %q: must be dir or etcd", c.ACMEStore)
+	}
+	if c.ACMEStore == "etcd" {
+		if err := a.cfg.Etcd.prepare("--acme-store etcd"); err != nil {
+			return err
+		}
+	}
 	if host, _, err := net.SplitHostPort(c.ACMEResponder); err != nil || !isLoopback(host) {
 		return fmt.Errorf("--acme-responder %q: must be a loopback ADDR:PORT (the proxy forwards challenges to it)", c.ACMEResponder)
 	}
@@ -175,9 +189,12 @@ func (a *app) reservedTLSPort(port int) {
 // loadCerts reads the certificates once: the directory's, and the ACME client's.
 func (a *app) loadCerts() error {
 	c := &a.cfg.TLS
-	files, err := certs.Load(c.CertsDir, certs.SourceFile)
-	if err != nil {
-		return fmt.Errorf("--certs-dir: %w", err)
+	files := &certs.Set{}
+	if c.CertsDir != "" { // with --acme-dir alone, no directory: not the working directory ("")
+		var err error
+		if files, err = certs.Load(c.CertsDir, certs.SourceFile); err != nil {
+			return fmt.Errorf("--certs-dir: %w", err)
+		}
 	}
 	a.certs.mu.Lock()
 	a.certs.files = files
@@ -204,6 +221,8 @@ func (a *app) reloadACMECerts() error {
 // mergeCerts puts the directory's certificates over the ACME client's (a static certificate for
 // a host wins), writes HAProxy's .pem files, and wakes the pipeline.
 func (a *app) mergeCerts() error {
+	a.certs.merging.Lock()
+	defer a.certs.merging.Unlock()
 	a.certs.mu.RLock()
 	set := certs.Merge(a.certs.files, a.certs.acme)
 	a.certs.mu.RUnlock()
@@ -219,6 +238,11 @@ func (a *app) mergeCerts() error {
 	a.certs.mu.Unlock()
 	for _, p := range set.Problems() {
 		a.log.Warn("certificate problem", "file", p.File, "reason", p.Reason)
+	}
+	a.metrics.CertExpiry.Reset()
+	for _, name := range set.Names() {
+		c, _ := set.Get(name)
+		a.metrics.CertExpiry.WithLabelValues(name, c.Source).Set(float64(c.NotAfter.Unix()))
 	}
 	select {
 	case a.certs.changed <- struct{}{}:
@@ -250,8 +274,11 @@ func (a *app) runTLS(ctx context.Context) error {
 	c := &a.cfg.TLS
 	var mgr *acme.Manager
 	if a.routing.TLS.ACME {
-		var err error
-		mgr, err = acme.New(acme.Options{CAURL: c.ACMECAURI, CABundle: c.ACMECABundle, Dir: c.ACMEDir,
+		store, err := a.acmeStore(ctx)
+		if err != nil {
+			return err
+		}
+		mgr, err = acme.New(acme.Options{CAURL: c.ACMECAURI, CABundle: c.ACMECABundle, Dir: c.ACMEDir, Store: store,
 			Log: a.log.With("acme", c.ACMECAURI), OnChange: func() {
 				// On the ACME loop's goroutine: keep it short.
 				if err := a.reloadACMECerts(); err != nil {
@@ -270,6 +297,7 @@ func (a *app) runTLS(ctx context.Context) error {
 		go func() { <-ctx.Done(); srv.Close() }()
 		go mgr.Run(ctx)
 		a.acme = mgr
+		a.state.SetACME(func() any { return mgr.Status() })
 	}
 	if c.CertsDir != "" {
 		go func() {
@@ -284,6 +312,30 @@ func (a *app) runTLS(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// acmeStore is nil for the directory store; with --acme-store etcd, the shared store, and a
+// mirror of its certificates into --acme-dir, which the certificate store reads.
+func (a *app) acmeStore(ctx context.Context) (acme.Store, error) {
+	c := &a.cfg.TLS
+	if c.ACMEStore != "etcd" {
+		return nil, nil
+	}
+	cli, err := a.cfg.Etcd.dial()
+	if err != nil {
+		return nil, err
+	}
+	store, err := etcdstore.New(cli, etcdstore.Options{Prefix: a.cfg.Etcd.layout.Prefix, CAURL: c.ACMECAURI,
+		Timeout: a.cfg.Etcd.conn.Timeout(), Log: a.log.With("acme-store", "etcd")})
+	if err != nil {
+		return nil, fmt.Errorf("--acme-store etcd: %w", err)
+	}
+	go etcdstore.Mirror(ctx, store, c.ACMEDir, func() {
+		if err := a.reloadACMECerts(); err != nil {
+			a.log.Error("reading the ACME certificates", "err", err)
+		}
+	})
+	return store, nil
 }
 
 // wantCerts hands the table's certificate requests to the ACME client.

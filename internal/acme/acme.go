@@ -58,15 +58,15 @@ type Options struct {
 
 // Status is per certificate, for /routes and metrics.
 type Status struct {
-	Name        string
-	Names       []string
-	NotAfter    time.Time // zero: no certificate yet
-	RenewAt     time.Time // zero: no certificate yet
-	Serial      string    // hex, as openssl prints it
-	LastError   string
-	LastErrorAt time.Time
-	NextTry     time.Time // no order before this (backoff or rate guard); zero: none pending
-	Orders      int       // orders placed for this certificate's names in the last 7 days
+	Name        string    `json:"name"`
+	Names       []string  `json:"names"`
+	NotAfter    time.Time `json:"notAfter,omitzero"` // zero: no certificate yet
+	RenewAt     time.Time `json:"renewAt,omitzero"`  // zero: no certificate yet
+	Serial      string    `json:"serial,omitempty"`  // hex, as openssl prints it
+	LastError   string    `json:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
+	NextTry     time.Time `json:"nextTry,omitzero"` // no order before this (backoff or rate guard); zero: none pending
+	Orders      int       `json:"orders"`           // orders placed for this certificate's names in the last 7 days
 }
 
 // Manager orders and renews the wanted certificates.

@@ -109,7 +109,7 @@ type harness struct {
 func newHarness(t *testing.T, p *pebbleEnv, dir string, clk *fakeClock, cnt *counter, tune func(*Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, p: p, cnt: cnt, changed: make(chan struct{}, 16)}
-	o := Options{CAURL: p.caURL, CABundle: p.caCert, Dir: dir, Log: testLog, Now: clk.Now,
+	o := Options{CAURL: p.DirURL, CABundle: p.CABundle, Dir: dir, Log: testLog, Now: clk.Now,
 		RenewCheck: 200 * time.Millisecond, MinBackoff: time.Second,
 		OnChange: func() { h.changed <- struct{}{} }, transport: cnt.wrap}
 	if tune != nil {
@@ -135,7 +135,7 @@ func (h *harness) waitChange(timeout time.Duration) {
 	select {
 	case <-h.changed:
 	case <-time.After(timeout):
-		h.t.Fatalf("no certificate after %v; status %+v\npebble:\n%s", timeout, h.m.Status(), h.p.pebbleLog())
+		h.t.Fatalf("no certificate after %v; status %+v\npebble:\n%s", timeout, h.m.Status(), h.p.LogTail(4000))
 	}
 }
 
@@ -248,7 +248,7 @@ func TestIssueRestartRenew(t *testing.T) {
 	h = newHarness(t, p, dir, clk, cnt, nil)
 	h.m.Want([]Request{req})
 	past := clk.Now().Add(-2 * time.Hour).UTC()
-	p.post(t, p.mgmt+"/set-renewal-info/", map[string]string{
+	p.post(t, p.Mgmt+"/set-renewal-info/", map[string]string{
 		"Certificate": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})),
 		"ARIResponse": fmt.Sprintf(`{"suggestedWindow":{"start":%q,"end":%q}}`,
 			past.Format(time.RFC3339), past.Add(time.Hour).Format(time.RFC3339)),
@@ -363,7 +363,7 @@ func TestRenewThirdOfLifetime(t *testing.T) {
 func TestFailureBackoff(t *testing.T) {
 	p := pebble(t)
 	t.Parallel()
-	p.post(t, p.dnsMgmt+"/set-servfail", map[string]string{"host": "fail.test"})
+	p.post(t, p.DNSMgmt+"/set-servfail", map[string]string{"host": "fail.test"})
 	dir := filepath.Join(t.TempDir(), "acme")
 	clk := &fakeClock{}
 	cnt := &counter{fastPoll: true}
@@ -372,12 +372,12 @@ func TestFailureBackoff(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for h.status().LastError == "" {
 		if time.Now().After(deadline) {
-			t.Fatalf("no error; pebble:\n%s", p.pebbleLog())
+			t.Fatalf("no error; pebble:\n%s", p.LogTail(4000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	st := h.status()
-	if !strings.Contains(st.LastError, "fail.test") || !strings.Contains(st.LastError, p.caURL) {
+	if !strings.Contains(st.LastError, "fail.test") || !strings.Contains(st.LastError, p.DirURL) {
 		t.Errorf("last error does not name the certificate and the CA: %q", st.LastError)
 	}
 	if wait := st.NextTry.Sub(clk.Now()); wait < 50*time.Second || wait > time.Minute {
@@ -412,9 +412,9 @@ func TestAccountForgotten(t *testing.T) {
 		t.Fatal(err)
 	}
 	kb, _ := x509.MarshalECPrivateKey(key)
-	gone := strings.TrimSuffix(p.caURL, "/dir") + "/my-account/forgotten"
+	gone := strings.TrimSuffix(p.DirURL, "/dir") + "/my-account/forgotten"
 	s, _ := NewDirStore(dir)
-	if err := s.SaveAccount(context.Background(), p.caURL, &Account{URI: gone,
+	if err := s.SaveAccount(context.Background(), p.DirURL, &Account{URI: gone,
 		KeyPEM: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})}); err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +422,7 @@ func TestAccountForgotten(t *testing.T) {
 	h := newHarness(t, p, dir, &fakeClock{}, cnt, nil)
 	h.m.Want([]Request{{Names: []string{"again.test"}, Profile: "default"}})
 	h.waitChange(60 * time.Second)
-	a, err := s.LoadAccount(context.Background(), p.caURL, "")
+	a, err := s.LoadAccount(context.Background(), p.DirURL, "")
 	if err != nil || a.URI == gone {
 		t.Errorf("account %+v %v, want a new one", a, err)
 	}

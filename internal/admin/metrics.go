@@ -11,6 +11,7 @@ type Metrics struct {
 	DockerRequests *prometheus.CounterVec // by operation
 	SourceEvents   *prometheus.CounterVec // by source, action
 	EtcdWrites     *prometheus.CounterVec // by op
+	CertExpiry     *prometheus.GaugeVec   // by name, source
 	Applies        *prometheus.CounterVec // by result
 	Reloads        prometheus.Counter
 	ProxyRestarts  prometheus.Counter
@@ -35,6 +36,9 @@ func NewMetrics() *Metrics {
 		EtcdWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vhostgen_etcd_writes_total", Help: "etcd writes by a publisher: put and delete of workload keys, txn (transactions carrying them), record (its own record).",
 		}, []string{"op"}),
+		CertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vhostgen_certificate_expiry_timestamp_seconds", Help: "When each usable certificate expires, by name and source (file, acme).",
+		}, []string{"name", "source"}),
 		Applies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vhostgen_applies_total", Help: "Apply attempts, by result (applied, updated, unchanged, render_failed, check_failed, reload_failed, failed).",
 		}, []string{"result"}),
@@ -51,7 +55,7 @@ func NewMetrics() *Metrics {
 		Generation:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_inventory_generation", Help: "Generation of the workload inventory last rendered."}),
 		LastApplied: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_last_apply_success_timestamp_seconds", Help: "When a config was last applied or found unchanged."}),
 	}
-	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.EtcdWrites, m.Applies, m.Reloads, m.ProxyRestarts, m.Problems, m.Quarantined, m.Sites,
+	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.EtcdWrites, m.CertExpiry, m.Applies, m.Reloads, m.ProxyRestarts, m.Problems, m.Quarantined, m.Sites,
 		m.Servers, m.Generation, m.LastApplied, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

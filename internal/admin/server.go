@@ -29,6 +29,7 @@ type State struct {
 	// sources holds the sources that do not answer, with why.
 	sources  map[string]string
 	gateways func(ctx context.Context) (any, error)
+	acme     func() any
 }
 
 // SetTable records the table last built.
@@ -60,6 +61,13 @@ func (s *State) SetSource(name string, connected bool, err error) {
 func (s *State) SetGateways(list func(ctx context.Context) (any, error)) {
 	s.mu.Lock()
 	s.gateways = list
+	s.mu.Unlock()
+}
+
+// SetACME sets how /routes lists the ACME client's certificates (nil: no ACME client).
+func (s *State) SetACME(status func() any) {
+	s.mu.Lock()
+	s.acme = status
 	s.mu.Unlock()
 }
 
@@ -95,6 +103,7 @@ type routesDoc struct {
 	TCP           []routing.TCPService `json:"tcp"`
 	Problems      []routing.Problem    `json:"problems"`
 	Degraded      []string             `json:"degraded,omitempty"`
+	ACME          any                  `json:"acme,omitempty"`
 	Gateways      any                  `json:"gateways,omitempty"`
 }
 
@@ -108,6 +117,9 @@ func (s *State) doc() routesDoc {
 		d.LastApply = &at
 	}
 	d.Degraded = s.degraded()
+	if s.acme != nil {
+		d.ACME = s.acme()
+	}
 	if d.Sites == nil {
 		d.Sites = []routing.Site{}
 	}

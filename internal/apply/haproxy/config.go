@@ -1,7 +1,8 @@
 // Package haproxy applies server-only changes to a running HAProxy through its runtime API, so that
-// scaling a backend up or down needs no reload. It reads the rendered configs themselves (the one
-// live and the new one), so it works with any template, and it falls back to a reload whenever the
-// two differ in anything but their server lines.
+// scaling a backend up or down needs no reload, and so do renewed certificates. It reads the
+// rendered configs themselves (the one live and the new one), so it works with any template, and
+// it falls back to a reload whenever the two differ in anything but their server lines and the
+// SHA-256 of their certificate comments (certComment).
 package haproxy
 
 import (
@@ -10,6 +11,23 @@ import (
 	"strconv"
 	"strings"
 )
+
+// certComment starts the comment a template writes for each certificate it serves, so that a
+// renewed certificate changes the config:
+//
+//	# vhost-gen cert "<PEM file>" sha256 <64 hex digits>[ <anything>]
+//
+// with the file's path as a Go string literal (printf "%+q"). Between two configs, a change of the
+// SHA-256 alone is a renewal: the same file, loaded by the same lines, has new content, which the
+// runtime API replaces. Anything else on the line (the path; after the hash, the shipped template's
+// site and SSL policy) stays in the skeleton, so that a change there reloads.
+const certComment = "# vhost-gen cert "
+
+// certLine is one certificate comment: the PEM file HAProxy loaded, and its SHA-256 then.
+type certLine struct {
+	path   string
+	sha256 string
+}
 
 // server is one "server" line of a backend or listen section.
 type server struct {
@@ -44,6 +62,8 @@ type parsed struct {
 	// defaultServer: the config has a "default-server" line. Servers added through the runtime
 	// API do not take default-server settings (checked on HAProxy 2.6), so none can be added hot.
 	defaultServer bool
+	// certs are the certificate comments, in file order; the skeleton has each without its hash.
+	certs []certLine
 }
 
 var sectionKeywords = map[string]bool{
@@ -95,6 +115,10 @@ func parse(cfg []byte) (parsed, error) {
 			continue // the skeleton holds no server lines, so scaling does not change it
 		}
 		slot++
+		if c, masked, ok := parseCertComment(line); ok {
+			p.certs = append(p.certs, c)
+			line = masked
+		}
 		if len(fields) > 1 && fields[0] == "cookie" {
 			// A backend's own cookie line replaces the one it inherited from defaults.
 			dyn := contains(fields[2:], "dynamic")
@@ -110,6 +134,41 @@ func parse(cfg []byte) (parsed, error) {
 	}
 	p.skeleton = skel.String()
 	return p, nil
+}
+
+// parseCertComment reads a certificate comment (certComment); masked is the line without its
+// hash. A line that is not one, or whose path the runtime API could not take, is not: it stays in
+// the skeleton whole, so that any change to it reloads.
+func parseCertComment(line string) (c certLine, masked string, ok bool) {
+	rest, found := strings.CutPrefix(strings.TrimLeft(line, " \t"), certComment)
+	if !found || !strings.HasPrefix(rest, `"`) {
+		return certLine{}, "", false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return certLine{}, "", false
+	}
+	path, err := strconv.Unquote(q)
+	if err != nil || !runtimeCertPath(path) {
+		return certLine{}, "", false
+	}
+	hash, found := strings.CutPrefix(rest[len(q):], " sha256 ")
+	const n = 64
+	if !found || len(hash) < n || strings.Trim(hash[:n], "0123456789abcdef") != "" || len(hash) > n && hash[n] != ' ' {
+		return certLine{}, "", false
+	}
+	masked = line[:len(line)-len(hash)] + hash[n:]
+	return certLine{path: path, sha256: hash[:n]}, masked, true
+}
+
+// runtimeCertPath reports whether the runtime API can be given this certificate file: an
+// absolute path to a ".pem" file (HAProxy 2.6 cannot replace one named ".crt" at run time), of
+// characters that neither its command line (words, ';' between commands, '\' escapes, "<<"
+// payloads) nor a reader of the error could take for something else.
+func runtimeCertPath(p string) bool {
+	return strings.HasPrefix(p, "/") && strings.HasSuffix(p, ".pem") && !strings.ContainsFunc(p, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+@=,:~%", r))
+	})
 }
 
 // parseServer reads "server NAME IP:PORT [weight N] [keywords...]".

@@ -3,6 +3,7 @@ package haproxy
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,14 +18,20 @@ type command struct {
 type reply int
 
 const (
-	replyEmpty   reply = iota // most commands answer nothing on success
-	replyAdded                // "New server registered."
-	replyDeleted              // "Server deleted." (or the server is already gone)
-	replyAddr                 // "IP changed from ..." / "no need to change the addr"
+	replyEmpty     reply = iota // most commands answer nothing on success
+	replyAdded                  // "New server registered."
+	replyDeleted                // "Server deleted." (or the server is already gone)
+	replyAddr                   // "IP changed from ..." / "no need to change the addr"
+	replySet                    // "Transaction created for certificate ..."
+	replyCommitted              // "Committing ...\nSuccess!"
 )
 
-// plan is the runtime API commands that turn prev's servers into next's.
+// plan is the runtime API commands that turn prev's servers into next's, and the certificates
+// whose files have new content.
 type plan struct {
+	// certs are the renewed certificates' PEM files, sorted: each is replaced with the file's
+	// content (set ssl cert, commit ssl cert) before the commands run.
+	certs    []string
 	commands []command
 	// deletes are the servers to delete after the commands, each "backend/server"; a server
 	// with connections still open cannot be deleted yet and stays in maintenance until it can.
@@ -32,10 +39,13 @@ type plan struct {
 }
 
 // diff plans the change from prev to next; ok is false when they differ in more than servers
-// (or a server changed in more than its address and weight): only a reload applies that.
-// Servers are added before others are removed, so a backend never runs short.
+// and certificate hashes (or a server changed in more than its address and weight): only a reload
+// applies that. Servers are added before others are removed, so a backend never runs short.
 func diff(prev, next parsed) (p plan, ok bool) {
 	if prev.skeleton != next.skeleton || len(prev.sections) != len(next.sections) {
+		return plan{}, false
+	}
+	if p.certs, ok = renewed(prev.certs, next.certs); !ok {
 		return plan{}, false
 	}
 	var adds, changes, removes []command
@@ -100,6 +110,40 @@ func diff(prev, next parsed) (p plan, ok bool) {
 	}
 	p.commands = append(append(adds, changes...), removes...)
 	return p, true
+}
+
+// renewed returns the certificate files whose hash changed, sorted. The skeletons being the same,
+// both configs name the same files on the same lines: a new certificate, or a site's certificate
+// in another file, changed the skeleton and reloads (HAProxy would load it only into a crt-list
+// entry the reload writes). ok is false when next says two hashes for one changed file.
+func renewed(prev, next []certLine) (paths []string, ok bool) {
+	if len(prev) != len(next) {
+		return nil, false
+	}
+	changed := map[string]bool{}
+	for i, n := range next {
+		if prev[i].path != n.path {
+			return nil, false
+		}
+		if prev[i].sha256 != n.sha256 {
+			changed[n.path] = true
+		}
+	}
+	hash := map[string]string{}
+	for _, n := range next {
+		if !changed[n.path] {
+			continue
+		}
+		if h, seen := hash[n.path]; seen && h != n.sha256 {
+			return nil, false
+		}
+		hash[n.path] = n.sha256
+	}
+	for path := range changed {
+		paths = append(paths, path)
+	}
+	slices.Sort(paths)
+	return paths, true
 }
 
 // forgetHealth drops the check verdicts of a moved server's old address: like an added server,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 )
@@ -31,21 +32,24 @@ type Runtime struct {
 // timeout bounds one command; the runtime API answers in microseconds when HAProxy is healthy.
 const timeout = 5 * time.Second
 
-// Do runs one command and returns HAProxy's reply.
+// Do runs one command and returns HAProxy's reply. A command with a payload ("... <<\n" then its
+// lines) ends with the empty line Do adds; its errors name its first line only (a certificate's
+// payload holds its private key).
 func (r *Runtime) Do(ctx context.Context, cmd string) (string, error) {
+	name, _, _ := strings.Cut(cmd, "\n")
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", r.Socket)
 	if err != nil {
-		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, cmd, err)
+		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, name, err)
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
 	if _, err := io.WriteString(conn, cmd+"\n"); err != nil {
-		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, cmd, err)
+		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, name, err)
 	}
 	// Half-close: HAProxy then answers and closes (the master CLI waits for it).
 	if uc, ok := conn.(*net.UnixConn); ok {
@@ -53,14 +57,15 @@ func (r *Runtime) Do(ctx context.Context, cmd string) (string, error) {
 	}
 	out, err := io.ReadAll(conn)
 	if err != nil {
-		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, cmd, err)
+		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, name, err)
 	}
 	return strings.TrimSpace(string(out)), nil
 }
 
-// Hot is an apply.HotFunc: it applies a server-only change through the runtime API, and says
-// "reload" for anything else. The file is already in place when it runs, so a reload at any later
-// time loads the same servers.
+// Hot is an apply.HotFunc: it applies a change of servers and renewed certificates through the
+// runtime API, and says "reload" for anything else. The config and the certificates' files are
+// already in place when it runs, so a reload at any later time loads the same servers and
+// certificates.
 func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
 	switch {
 	case !r.called:
@@ -102,6 +107,18 @@ func (r *Runtime) hot(ctx context.Context, prev, next []byte) (bool, error) {
 	if !ok {
 		return false, nil
 	}
+	// Every file is read before any command: one that cannot be is left to the reload whole.
+	payloads := make([]string, len(p.certs))
+	for i, path := range p.certs {
+		if payloads[i], err = certPayload(path); err != nil {
+			return false, err
+		}
+	}
+	for i, path := range p.certs {
+		if err := r.replaceCert(ctx, path, payloads[i]); err != nil {
+			return false, err
+		}
+	}
 	if err := r.retryPending(ctx, p); err != nil {
 		return false, err
 	}
@@ -118,6 +135,63 @@ func (r *Runtime) hot(ctx context.Context, prev, next []byte) (bool, error) {
 		r.del(ctx, id)
 	}
 	return true, nil
+}
+
+// maxCertFile bounds a certificate file read for the runtime API. HAProxy 2.6 takes a payload
+// of up to its buffer size (tune.bufsize, 16 KB by default; a longer one gets no reply, which
+// fails the update): a chain of a few certificates and a key.
+const maxCertFile = 1 << 20
+
+// certPayload reads a certificate's PEM file (written by vhost-gen before the config went live:
+// its chain then its key) as a runtime API payload: its lines without the empty ones, each ending
+// in a newline, since an empty line ends the payload. Its content is never in an error.
+func certPayload(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("renewed certificate: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCertFile+1))
+	if err != nil {
+		return "", fmt.Errorf("renewed certificate: %w", err)
+	}
+	if len(data) > maxCertFile {
+		return "", fmt.Errorf("renewed certificate %s: larger than %d bytes", path, maxCertFile)
+	}
+	var b strings.Builder
+	for line := range strings.Lines(string(data)) {
+		if line = strings.TrimRight(line, "\r\n"); strings.TrimSpace(line) != "" {
+			b.WriteString(line + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		return "", fmt.Errorf("renewed certificate %s: empty file", path)
+	}
+	return b.String(), nil
+}
+
+// replaceCert replaces a loaded certificate with payload: "set ssl cert" opens a transaction
+// with the new content, "commit ssl cert" puts it live for every bind and crt-list line that
+// loaded the file, from the next handshake. On any failure the transaction is aborted: HAProxy
+// holds one at a time, and one left open would refuse the next certificate's.
+func (r *Runtime) replaceCert(ctx context.Context, path, payload string) error {
+	set := "set ssl cert " + path
+	out, err := r.Do(ctx, set+" <<\n"+payload)
+	if err == nil && !replySet.matches(out) {
+		err = fmt.Errorf("runtime API: %q: %s", set, out)
+	}
+	if err == nil {
+		commit := "commit ssl cert " + path
+		out, err = r.Do(ctx, commit)
+		if err == nil && !replyCommitted.matches(out) {
+			err = fmt.Errorf("runtime API: %q: %s", commit, out)
+		}
+	}
+	if err != nil {
+		r.Do(ctx, "abort ssl cert "+path) // "No ongoing transaction!" after a set that failed
+		return err
+	}
+	return nil
 }
 
 func clone(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
@@ -157,6 +231,13 @@ func (k reply) matches(out string) bool {
 		return strings.HasPrefix(out, "Server deleted") || strings.HasPrefix(out, "No such server")
 	case replyAddr:
 		return strings.Contains(out, "changed from") || strings.Contains(out, "no need to change")
+	case replySet:
+		// "Transaction updated ...": one left open for this file by an update that failed.
+		return strings.HasPrefix(out, "Transaction created for certificate ") ||
+			strings.HasPrefix(out, "Transaction updated for certificate ")
+	case replyCommitted:
+		// "Committing /x.pem.\nSuccess!" (a dot per instance of the certificate updated).
+		return strings.HasPrefix(out, "Committing ") && strings.HasSuffix(out, "\nSuccess!")
 	}
 	return out == ""
 }
