@@ -38,14 +38,16 @@ integration: env
 test: env lint unit fuzz integration
 
 # Unit benchmarks (per-event path, build + render), then convergence through real nginx and
-# HAProxy (20 starts each), on a Swarm (10 scale-ups), the Swarm poll's API cost, and the zero-drop
-# figures (the test's log).
+# HAProxy (20 starts each), on a Swarm (10 scale-ups), the Swarm poll's API cost, the zero-drop
+# figures (the test's log), and through etcd (start to first 200, publisher kill, writes, a gateway
+# at 10,000 published workloads).
 bench: env
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
-	$(GO) test -run '^$$' -bench StartToFirst200 -benchtime 20x ./integration/
+	$(GO) test -run '^$$' -bench '^BenchmarkStartToFirst200$$' -benchtime 20x ./integration/
 	$(GO) test -run '^$$' -bench SwarmScaleToFirst200 -benchtime 10x ./integration/
 	$(GO) test -run '^$$' -bench SwarmPollCost -benchtime 1x ./integration/
-	$(GO) test -count=1 -run TestZeroDrop -v ./integration/ | grep -E 'zero-drop|abrupt|^(ok|FAIL|---)' 
+	$(GO) test -count=1 -run TestZeroDrop -v ./integration/ | grep -E 'zero-drop|abrupt|^(ok|FAIL|---)'
+	$(GO) test -run '^$$' -bench 'BenchmarkEtcd' -benchtime 5x ./integration/
 
 demo:
 	bash scripts/demo.sh

@@ -23,17 +23,24 @@ func ParseEndpoint(v string) (string, error) {
 		return "", fmt.Errorf("%q: port %q must be a port number from 1 to 65535", v, port)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		ip = ip.Unmap()
-		if ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
-			return "", fmt.Errorf("%q: %q is not a server's address", v, host)
-		}
-		return net.JoinHostPort(ip.String(), strconv.Itoa(p)), nil
+		return ipEndpoint(v, host, ip, p)
 	}
 	name, err := ParseHost(host)
 	if err != nil || strings.Contains(name, "*") {
 		return "", fmt.Errorf("%q: %q is neither an IP address nor a host name", v, host)
 	}
+	if ip, err := netip.ParseAddr(name); err == nil { // "0.0.0.0." is a host name only in form
+		return ipEndpoint(v, host, ip, p)
+	}
 	return net.JoinHostPort(name, strconv.Itoa(p)), nil
+}
+
+func ipEndpoint(v, host string, ip netip.Addr, port int) (string, error) {
+	ip = ip.Unmap()
+	if ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+		return "", fmt.Errorf("%q: %q is not a server's address", v, host)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(port)), nil
 }
 
 // sourceAddress is the target of a workload whose source gave its address.

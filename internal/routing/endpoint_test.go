@@ -18,7 +18,7 @@ func TestParseEndpoint(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "10.0.0.5", "10.0.0.5:0", "10.0.0.5:99999", "10.0.0.5:080", "0.0.0.0:80",
-		"[::ffff:0.0.0.0]:1", "[ff02::1]:80", "[fe80::1%eth0]:80", "a b:80", "*.example.com:80", "x;y:80", "10.0.0.5:80;"} {
+		"[::ffff:0.0.0.0]:1", "0.0.0.0.:1", "[ff02::1]:80", "[fe80::1%eth0]:80", "a b:80", "*.example.com:80", "x;y:80", "10.0.0.5:80;"} {
 		_, err := ParseEndpoint(bad)
 		if err == nil {
 			t.Errorf("ParseEndpoint(%q) accepted", bad)
