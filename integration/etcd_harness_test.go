@@ -2,8 +2,11 @@ package integration
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,18 +28,36 @@ type etcdServer struct {
 	dir      string
 	client   int
 	peer     int
-	endpoint string // http://127.0.0.1:PORT
+	endpoint string // http://127.0.0.1:PORT (https:// with etcdOptions.scheme "https")
+	opts     etcdOptions
 	log      *syncBuffer
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	done     chan struct{}
 }
 
+// etcdOptions change how startEtcdWith runs etcd; the zero value is startEtcd's plain HTTP etcd.
+type etcdOptions struct {
+	scheme    string      // of the client URL: "http" (default) or "https"
+	flags     []string    // more etcd flags (--cert-file, --client-cert-auth, ...)
+	ctlFlags  []string    // more flags of every etcdctl run by ctl (--cacert, --cert, --key, --user)
+	healthTLS *tls.Config // the client that asks https /health
+}
+
 // startEtcd starts a single-member etcd and waits until it answers; it is killed at cleanup.
 func startEtcd(t testing.TB) *etcdServer {
 	t.Helper()
-	s := &etcdServer{t: t, dir: filepath.Join(t.TempDir(), "etcd"), client: freePort(t), peer: freePort(t), log: &syncBuffer{}}
-	s.endpoint = "http://127.0.0.1:" + strconv.Itoa(s.client)
+	return startEtcdWith(t, etcdOptions{})
+}
+
+// startEtcdWith is startEtcd with options (TLS, extra flags).
+func startEtcdWith(t testing.TB, opts etcdOptions) *etcdServer {
+	t.Helper()
+	if opts.scheme == "" {
+		opts.scheme = "http"
+	}
+	s := &etcdServer{t: t, dir: filepath.Join(t.TempDir(), "etcd"), client: freePort(t), peer: freePort(t), log: &syncBuffer{}, opts: opts}
+	s.endpoint = opts.scheme + "://127.0.0.1:" + strconv.Itoa(s.client)
 	t.Cleanup(func() {
 		s.kill(syscall.SIGKILL)
 		if t.Failed() {
@@ -51,10 +72,10 @@ func startEtcd(t testing.TB) *etcdServer {
 func (s *etcdServer) start() {
 	s.t.Helper()
 	peer := "http://127.0.0.1:" + strconv.Itoa(s.peer)
-	cmd := exec.Command("etcd", "--name", "it", "--data-dir", s.dir,
+	cmd := exec.Command("etcd", append([]string{"--name", "it", "--data-dir", s.dir,
 		"--listen-client-urls", s.endpoint, "--advertise-client-urls", s.endpoint,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "it="+peer,
-		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn")
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "it=" + peer,
+		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn"}, s.opts.flags...)...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start etcd: %v", err)
@@ -70,12 +91,27 @@ func (s *etcdServer) start() {
 			return fmt.Errorf("etcd exited: %s", tail(s.log.String(), 2000))
 		default:
 		}
-		code, body := httpGet(s.endpoint+"/health", "")
+		code, body := s.health()
 		if code != 200 || !strings.Contains(body, `"health":"true"`) {
 			return fmt.Errorf("/health: %d %s", code, body)
 		}
 		return nil
 	})
+}
+
+// health asks etcd's /health, over https with opts.healthTLS when it has one.
+func (s *etcdServer) health() (int, string) {
+	if s.opts.healthTLS == nil {
+		return httpGet(s.endpoint+"/health", "")
+	}
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: s.opts.healthTLS, DisableKeepAlives: true}}
+	resp, err := c.Get(s.endpoint + "/health")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // stop stops etcd cleanly (SIGTERM) and waits until it has exited.
@@ -111,7 +147,8 @@ func (s *etcdServer) ctl(stdin string, args ...string) string {
 
 func (s *etcdServer) tryCtl(stdin string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("etcdctl", append([]string{"--endpoints", s.endpoint, "--dial-timeout", "3s", "--command-timeout", "10s"}, args...)...)
+	flags := append([]string{"--endpoints", s.endpoint, "--dial-timeout", "3s", "--command-timeout", "10s"}, s.opts.ctlFlags...)
+	cmd := exec.Command("etcdctl", append(flags, args...)...)
 	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

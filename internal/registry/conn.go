@@ -49,8 +49,8 @@ func (c Conn) Config() (clientv3.Config, error) {
 		}
 	}
 	cfg := clientv3.Config{
-		// No DialTimeout here: with one, New blocks until etcd answers, and a gateway must start
-		// (and keep serving) while etcd is down. Timeout() bounds each call instead.
+		// No DialTimeout here (but see the user below): a gateway must start (and keep serving)
+		// while etcd is down. Timeout() bounds each call instead.
 		Endpoints: c.Endpoints,
 		// A gateway must not hang on an etcd that is gone: keepalives find a dead connection.
 		DialKeepAliveTime:    10 * time.Second,
@@ -62,6 +62,13 @@ func (c Conn) Config() (clientv3.Config, error) {
 		user, pass = u, p
 	}
 	cfg.Username, cfg.Password = user, pass
+	if user != "" && pass != "" {
+		// With a user and password, New authenticates before it returns, bounded only by
+		// DialTimeout (the dial itself never blocks): without one it waits for ever on an etcd
+		// that does not answer. Nothing else of the client uses DialTimeout without
+		// RejectOldCluster, except the lease's first keepalive timeout (DialTimeout+1s).
+		cfg.DialTimeout = c.Timeout()
+	}
 	if c.CACert != "" || c.Cert != "" || c.Key != "" {
 		if (c.Cert == "") != (c.Key == "") {
 			return clientv3.Config{}, errors.New("--etcd-cert and --etcd-key go together")
