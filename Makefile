@@ -33,7 +33,7 @@ fuzz:
 	done
 
 integration: env
-	$(GO) test -count=1 -parallel 4 -timeout 15m ./integration/
+	$(GO) test -count=1 -parallel 4 -timeout 20m ./integration/
 
 test: env lint unit fuzz integration
 
