@@ -116,7 +116,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	fs.BoolVar(&c.HAProxyRuntimeAPI, "haproxy-runtime-api", true, "apply server-only changes (scaling, replaced replicas, weights) through HAProxy's runtime API, without a reload")
 	fs.StringVar(&c.HAProxyStats, "haproxy-stats", "", "serve HAProxy's stats page on `ADDR` (PORT alone binds 127.0.0.1); empty: no stats page")
 	fs.StringVar(&c.Wait, "wait", "100ms:1s", "debounce `MIN:MAX`: apply MIN after the last change of a burst, at most MAX after its first")
-	fs.StringVar(&c.AddressMode, "address-mode", "auto", "how to reach workloads: auto (DESIGN rules), network (shared networks only), host-port (published ports only)")
+	fs.StringVar(&c.AddressMode, "address-mode", "auto", "how to reach workloads: auto (the README's address rules, in order), network (shared networks only), host-port (published ports only)")
 	fs.Var(&c.ProxyNetworks, "proxy-networks", "the proxy's `NETWORKS` (comma separated), when vhost-gen does not run in the proxy's container")
 	fs.StringVar(&c.ProxyContainer, "proxy-container", "", "the proxy's container `NAME` (or ID), whose networks are the proxy's networks")
 	fs.StringVar(&c.ProxyLabel, "proxy-label", "", "the proxy's containers carry this label (`KEY` or KEY=VALUE); their networks are the proxy's")

@@ -2,17 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vhost-gen/vhost-gen/internal/atomicfile"
 
 	"github.com/vhost-gen/vhost-gen/internal/acme"
 	"github.com/vhost-gen/vhost-gen/internal/acme/etcdstore"
@@ -352,22 +352,11 @@ func (a *app) wantCerts(t routing.Table) {
 
 // writeCrtList writes HAProxy's crt-list for the table, when it changed.
 func writeCrtList(path string, data []byte) error {
-	if path == "" {
-		return nil
-	}
-	if cur, err := os.ReadFile(path); err == nil && string(cur) == string(data) {
-		return nil
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("crt-list: %w", err)
 	}
-	tmp := path + ".tmp-" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	if _, err := atomicfile.WriteIfChanged(path, data, 0o600); err != nil {
 		return fmt.Errorf("crt-list: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("crt-list: %w", errors.Join(err))
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/vhost-gen/vhost-gen/internal/atomicfile"
 )
 
 // DirStore keeps the ACME state in a directory:
@@ -82,7 +84,7 @@ func (s *DirStore) SaveAccount(_ context.Context, ca string, a *Account) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(p, b, 0o600)
+	return atomicfile.Write(p, b, 0o600)
 }
 
 // LoadCert reads <name>.crt, .key and .json; any of them may be missing.
@@ -126,11 +128,11 @@ func (s *DirStore) SaveCert(_ context.Context, name string, c *Cert) error {
 	if err != nil {
 		return err
 	}
-	key, err := writeTemp(base+".key", c.Key, 0o600)
+	key, err := atomicfile.WriteTemp(base+".key", c.Key, 0o600)
 	if err != nil {
 		return err
 	}
-	crt, err := writeTemp(base+".crt", c.Chain, 0o644)
+	crt, err := atomicfile.WriteTemp(base+".crt", c.Chain, 0o644)
 	if err != nil {
 		_ = os.Remove(key)
 		return err
@@ -161,10 +163,10 @@ func (s *DirStore) writeMeta(base string, m *Meta) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(base+".json", b, 0o644); err != nil {
+	if err := atomicfile.Write(base+".json", b, 0o644); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(base))
+	return atomicfile.SyncDir(filepath.Dir(base))
 }
 
 // PutToken keeps the token in memory.
@@ -246,51 +248,4 @@ func readOptional(path string) ([]byte, error) {
 		return nil, nil
 	}
 	return b, err
-}
-
-// writeAtomic replaces path with data: a temporary file beside it, then a rename.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := writeTemp(path, data, mode)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-// writeTemp writes data, synced, to a new file beside path with the given mode and returns its name.
-func writeTemp(path string, data []byte, mode os.FileMode) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return "", err
-	}
-	name := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(name)
-		return "", err
-	}
-	return name, nil
-}
-
-// syncDir makes the renames durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vhost-gen/vhost-gen/internal/atomicfile"
 )
 
 // tempPrefix marks WriteHAProxy's temporary files; leftovers of a crash are removed.
-const tempPrefix = ".vhost-gen-tmp-"
+const tempPrefix = atomicfile.TempPrefix
 
 // WriteHAProxy writes, into dir (created 0700), one <name>.pem per certificate of set: the
 // full chain then the key, as validated by Load, with no blank line (HAProxy's runtime API
@@ -84,36 +86,10 @@ func writePEM(path string, c Cert) error {
 			return nil // unchanged: not rewritten, so HAProxy's runtime API need not be told
 		}
 	}
-	if err := atomicWrite(path, data); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-// atomicWrite writes a 0600 temporary file beside path, syncs it and renames it over path.
-func atomicWrite(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), tempPrefix+"*") // created 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // removeStale removes the .pem files of names not in set, and temporary files left by a crash.

@@ -10,7 +10,7 @@ import (
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 )
 
-// AddressMode chooses which of DESIGN.md's address rules apply.
+// AddressMode chooses which of the address rules apply (docs/architecture.md, the README).
 type AddressMode string
 
 // The address modes.
@@ -69,7 +69,7 @@ func choosePort(w *discovery.Workload, s *Settings) (int, *addressError) {
 	return 0, &addressError{SettingPort, fmt.Sprintf("not set, and several ports are exposed (%s) none of which is 80: set VIRTUAL_PORT", joinInts(tcp))}
 }
 
-// chooseAddress applies DESIGN.md's address rules in order; the first that yields an address wins.
+// chooseAddress applies the address rules in order; the first that yields an address wins.
 func chooseAddress(w *discovery.Workload, s *Settings, port int, mode AddressMode, proxyNets []string) (target, *addressError) {
 	if mode != ModeHostPort {
 		// Rule 1: VIRTUAL_NETWORK names the network.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vhost-gen/vhost-gen/internal/atomicfile"
+
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/vhost-gen/vhost-gen/internal/acme"
@@ -176,7 +178,7 @@ func SyncDir(ctx context.Context, s *Store, dir string) (changed bool, err error
 			data []byte
 			mode os.FileMode
 		}{{base + ".key", c.Key, 0o600}, {base + ".crt", c.Chain, 0o644}} {
-			w, err := writeIfDifferent(f.path, f.data, f.mode)
+			w, err := atomicfile.WriteIfChanged(f.path, f.data, f.mode)
 			changed = changed || w
 			if err != nil {
 				errs = append(errs, fmt.Errorf("certificate %s: %w", c.Name, err))
@@ -204,7 +206,7 @@ func SyncDir(ctx context.Context, s *Store, dir string) (changed bool, err error
 		}
 	}
 	if changed {
-		if err := syncDir(dir); err != nil {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -239,7 +241,7 @@ func writeManifest(dir string, names map[string]bool) error {
 	for _, n := range list {
 		b.WriteString(n + "\n")
 	}
-	_, err := writeIfDifferent(filepath.Join(dir, manifestFile), []byte(b.String()), 0o644)
+	_, err := atomicfile.WriteIfChanged(filepath.Join(dir, manifestFile), []byte(b.String()), 0o644)
 	return err
 }
 
@@ -253,46 +255,4 @@ func sameSet(a, b map[string]bool) bool {
 		}
 	}
 	return true
-}
-
-// writeIfDifferent replaces path with data (a synced temporary file renamed over it) unless it
-// already holds data with mode.
-func writeIfDifferent(path string, data []byte, mode os.FileMode) (bool, error) {
-	if st, err := os.Lstat(path); err == nil && st.Mode().IsRegular() && st.Mode().Perm() == mode {
-		if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) {
-			return false, nil
-		}
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return false, err
-	}
-	tmp := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return false, err
-	}
-	return true, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
