@@ -30,22 +30,7 @@ func BenchmarkEtcdStartToFirst200(b *testing.B) {
 			etcd := startEtcd(b)
 			e := newProxyEnv(b, proxy, nil, etcdFlags(etcd.endpoint, "--proxy-networks", "bridge", "--wait", "100ms:1s")...)
 			startPublisher(b, etcd, labelKey+"="+e.label, "--publisher-id", "bench")
-			var afterRun, total []time.Duration
-			i := 0
-			for b.Loop() {
-				name := fmt.Sprintf("c%d", i)
-				h := e.host(name)
-				t0 := time.Now()
-				e.run(name, "-e", "VIRTUAL_HOST="+h)
-				t1 := time.Now()
-				pollStatus(b, e, h, 200)
-				afterRun, total = append(afterRun, time.Since(t1)), append(total, time.Since(t0))
-				e.docker("rm", "-f", e.name(name))
-				i++
-			}
-			b.ReportMetric(ms(median(afterRun)), "ms-median-run-to-200")
-			b.ReportMetric(ms(median(total)), "ms-median-incl-docker-run")
-			b.ReportMetric(ms(slices.Max(afterRun)), "ms-max-run-to-200")
+			measureStartToFirst200(b, e)
 		})
 	}
 }
