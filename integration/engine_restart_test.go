@@ -30,9 +30,9 @@ func TestEngineRestart(t *testing.T) {
 		}
 		return nil
 	})
-	during, applied := e.config(), strings.Count(e.vgLog.String(), "config applied")
+	during, applied := e.config(), strings.Count(e.vgLog.String(), "msg=\"applied: ")
 	time.Sleep(3 * time.Second) // several reconnect attempts
-	if e.config() != during || strings.Count(e.vgLog.String(), "config applied") != applied {
+	if e.config() != during || strings.Count(e.vgLog.String(), "msg=\"applied: ") != applied {
 		t.Errorf("a config was applied while the engine was unreachable")
 	}
 	if n := strings.Count(e.vgLog.String(), "docker engine unreachable"); n != 1 {

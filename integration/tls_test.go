@@ -1,9 +1,13 @@
 package integration
 
 import (
+	"crypto/tls"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -58,11 +62,12 @@ const unrecognizedName = "remote error: tls: unrecognized name"
 // without a certificate of its own), untrusted, or absent (every name without a certificate,
 // an unknown one or none refused with a TLS alert, never another site's certificate).
 //
-// Where vhost-gen differs from nginx-proxy: with a default.crt that is not trusted (or a site
-// whose own certificate is unusable) nginx-proxy refuses the handshake for the site's name
-// (test_fallback.py, untrusteddefault.yml: https://missing-cert... → unrecognized_name); vhost-gen
-// sends such a name to the fallback server, which shows default.crt and answers 503 — the site
-// is never served with it, but the handshake succeeds. Asserted as vhost-gen does it.
+// A site's name without a usable certificate (none of its own and default.crt untrusted, a wrong
+// CERT_NAME, a .crt without its .key) while a default.crt exists: nginx refuses the handshake, as
+// nginx-proxy does (test_fallback.py, untrusteddefault.yml: https://missing-cert... →
+// unrecognized_name). HAProxy 2.6 cannot refuse one name while a default certificate is loaded:
+// there the name goes to the fallback, which shows default.crt and answers 503 — the site is never
+// served with it, but the handshake succeeds. Unknown names get the fallback on both.
 func TestTLSCertSelection(t *testing.T) {
 	t.Parallel()
 	forEachProxy(t, func(t *testing.T, proxy string) {
@@ -106,6 +111,12 @@ func certSelection(t *testing.T, proxy, mode string) {
 	served := func(name, cert string) answer { return answer{Status: 200, Served: name, Cert: cert} }
 	fallback := answer{Status: 503, Cert: "default"} // the fallback server: default.crt and 503
 	refused := answer{Refused: unrecognizedName}
+	// A site's name without a usable certificate, beside a default.crt: refused on nginx (as
+	// nginx-proxy), the fallback on HAProxy (see above).
+	siteNoCert := fallback
+	if proxy == "nginx" {
+		siteNoCert = refused
+	}
 	redirect := func(host string) answer {
 		return answer{Status: 301, Location: "https://" + host + ".L.test:HTTPS/"}
 	}
@@ -124,8 +135,8 @@ func certSelection(t *testing.T, proxy, mode string) {
 			sel("CERT_NAME", "cn", served("cn", "shared")),
 			sel("two levels up: the trusted default", "x.y.two", served("main", "default")),
 			sel("no certificate of its own: the trusted default", "plain", served("main", "default")),
-			sel("wrong CERT_NAME: not served, no fall-through", "wrongcn", fallback),
-			sel(".crt without .key: not served", "half", fallback),
+			sel("wrong CERT_NAME: not served, no fall-through", "wrongcn", siteNoCert),
+			sel(".crt without .key: not served", "half", siteNoCert),
 			sel("unknown name", "unknown", fallback),
 			plain("HTTP exact: redirect", "exact", redirect("exact")),
 			plain("HTTP with the default: redirect", "plain", redirect("plain")),
@@ -136,8 +147,8 @@ func certSelection(t *testing.T, proxy, mode string) {
 		cases = []tlsCase{
 			sel("exact <host>.crt", "exact", served("main", "exact.L.test")),
 			sel("parent one level up", "a.par", served("main", "par.L.test")),
-			sel("no certificate of its own: never the untrusted default's site", "plain", fallback),
-			sel("two levels up: no certificate", "x.y.two", fallback),
+			sel("no certificate of its own: never the untrusted default's site", "plain", siteNoCert),
+			sel("two levels up: no certificate", "x.y.two", siteNoCert),
 			sel("unknown name", "unknown", fallback),
 			plain("HTTP without a certificate: served on HTTP", "plain", httpServed("main")),
 			plain("HTTP exact: redirect", "exact", redirect("exact")),
@@ -367,4 +378,42 @@ func certsDirWatched(t *testing.T, proxy string) {
 	if q := te.metric("vhostgen_quarantined_sites"); q != 0 {
 		t.Errorf("%v sites quarantined", q)
 	}
+}
+
+// TestTLSSessionResumption: a client that comes back resumes its TLS session, on both proxies,
+// with no default certificate (nginx resumes with the default server's session cache, which
+// must be there even when that server refuses every handshake).
+func TestTLSSessionResumption(t *testing.T) {
+	t.Parallel()
+	forEachProxy(t, func(t *testing.T, proxy string) {
+		label := testLabel(t)
+		host := "app." + label + ".test"
+		dir := t.TempDir()
+		writeCert(t, dir, host, host)
+		te := newTLSEnv(t, proxy, dir, "--acme=false")
+		te.run("app", "-e", "VIRTUAL_HOST="+host)
+		te.waitAnswer("HTTPS", "GET", host, "/", true, answer{Status: 200, STS: "max-age=31536000", Served: "app", Cert: "app.L.test"})
+		// TLS 1.3: Go's client resumes with the proxy's (stateful) tickets.
+		cfg := &tls.Config{ServerName: host, InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		resumed := false
+		for range 3 { // the ticket comes after the handshake: read a response first
+			c, err := tls.Dial("tcp", te.httpsAddr(), cfg)
+			if err != nil {
+				t.Fatalf("TLS 1.3 handshake: %v", err)
+			}
+			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
+			io.ReadAll(c)
+			resumed = resumed || c.ConnectionState().DidResume
+			c.Close()
+		}
+		if !resumed {
+			t.Error("TLS 1.3: no session resumed in 3 connections")
+		}
+		// TLS 1.2: session IDs, which Go's client does not resume; openssl does.
+		out, _ := exec.Command("openssl", "s_client", "-connect", te.httpsAddr(), "-servername", host,
+			"-tls1_2", "-reconnect").CombinedOutput()
+		if n := strings.Count(string(out), "\nReused, "); n < 5 {
+			t.Errorf("TLS 1.2: openssl s_client -reconnect resumed %d of its 5 reconnections:\n%s", n, tail(string(out), 1500))
+		}
+	})
 }

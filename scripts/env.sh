@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests and the demo need (shared/ENVIRONMENT.md), idempotently:
 # Docker Engine (dockerd started by hand: no init system here) in single-node Swarm mode, nginx,
-# HAProxy, wrk, etcd (installed only: each test starts its own).
+# HAProxy, wrk, etcd (installed only: each test starts its own), Chromium (headless, for the
+# dashboard's browser test).
 # Starts only what is not already running, and never stops anything.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ command -v haproxy >/dev/null || need_pkgs+=(haproxy)
 # etcd 3.4: the tests start their own etcd processes; the package's service is never started.
 command -v etcd >/dev/null || need_pkgs+=(etcd-server)
 command -v etcdctl >/dev/null || need_pkgs+=(etcd-client)
+# Chromium, run headless by integration/dashboard_test.go; chromedriver for WebDriver clients.
+command -v chromium >/dev/null || need_pkgs+=(chromium)
+command -v chromedriver >/dev/null || need_pkgs+=(chromium-driver)
 if ((${#need_pkgs[@]})); then
   echo "env: installing ${need_pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

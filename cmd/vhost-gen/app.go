@@ -20,6 +20,7 @@ import (
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 	"github.com/vhost-gen/vhost-gen/internal/discovery/docker"
 	swarmsrc "github.com/vhost-gen/vhost-gen/internal/discovery/swarm"
+	"github.com/vhost-gen/vhost-gen/internal/history"
 	"github.com/vhost-gen/vhost-gen/internal/render"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 	"github.com/vhost-gen/vhost-gen/internal/supervise"
@@ -63,6 +64,7 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
 		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy,
 		TCP: cfg.Proxy == "haproxy", ReservedPorts: reservedPorts(cfg)}
+	a.applyDefaults()
 	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" && cfg.ProxyLabel == "" {
 		if self := docker.SelfContainerID(); self != "" {
 			a.routing.ProxyContainer, a.self = self, self
@@ -84,11 +86,13 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 			a.sources = append(a.sources, docker.New(a.cli, docker.Options{
 				NodeAddress: hostAddr, Resync: cfg.Resync, Log: a.log.With("source", "docker"), LabelFilter: cfg.LabelFilter,
 				OnEvent: func(action string) { a.metrics.SourceEvents.WithLabelValues("docker", action).Inc() },
+				OnState: a.sourceState("docker"),
 			}))
 		case "swarm":
 			a.sources = append(a.sources, swarmsrc.New(a.cli, swarmsrc.Options{
 				Poll: cfg.SwarmPoll, Log: a.log.With("source", "swarm"), LabelFilter: cfg.LabelFilter,
 				OnEvent: func(action string) { a.metrics.SourceEvents.WithLabelValues("swarm", action).Inc() },
+				OnState: a.sourceState("swarm"),
 			}))
 		case "etcd":
 			src, err := a.etcdSource()
@@ -140,8 +144,9 @@ func (a *app) build(ws []discovery.Workload) routing.Table {
 	return t
 }
 
-// renderTable renders the config; with HAProxy and HTTPS it also writes the crt-list the config
-// names (HAProxy reads it at each (re)load, so it is written before the config goes live).
+// renderTable renders the config; with HAProxy and HTTPS it also writes the crt-list and the maps
+// the config names (HAProxy reads them at each (re)load, so they are written before the config
+// goes live).
 func (a *app) renderTable(t routing.Table) ([]byte, error) {
 	opts := a.renderOpts
 	opts.DefaultCert = a.defaultCert()
@@ -150,7 +155,7 @@ func (a *app) renderTable(t routing.Table) ([]byte, error) {
 		return nil, err
 	}
 	if opts.CrtList != "" && a.cfg.Command == "watch" { // a dry run writes nothing
-		if err := writeCrtList(opts.CrtList, render.CrtList(t.Sites)); err != nil {
+		if err := writeTLSFiles(t.Sites, opts.CrtList); err != nil {
 			return nil, err
 		}
 	}
@@ -169,6 +174,7 @@ func (a *app) watch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.state.SetServerStates(a.serverStates())
 	stopAdmin, err := a.startAdmin()
 	if err != nil {
 		return err
@@ -177,7 +183,8 @@ func (a *app) watch(ctx context.Context) error {
 	a.log.Info("vhost-gen watching", "version", versionString(), "out", a.cfg.Out, "proxy", a.cfg.Proxy,
 		"sources", a.cfg.Sources.String(), "wait", a.cfg.Wait)
 	p := &watch.Pipeline{Sources: a.sources, Build: a.build, Render: a.renderTable, Applier: ap,
-		Min: min, Max: max, Log: a.log, Metrics: a.metrics, State: a.state}
+		Min: min, Max: max, Log: a.log, Metrics: a.metrics, State: a.state, History: history.New(20)}
+	a.state.SetHistory(p.History)
 	if a.certs != nil {
 		p.Changes = a.certs.changed
 		if err := a.runTLS(ctx); err != nil {

@@ -27,6 +27,7 @@ type Config struct {
 	AdminAddr, Listen, HostAddress        string
 	IncludeUnhealthy                      bool
 	Resync, SwarmPoll                     time.Duration
+	CommandTimeout                        time.Duration
 	Supervise                             bool
 	LogLevel, LogFormat                   string
 	JSON                                  bool
@@ -35,6 +36,9 @@ type Config struct {
 	TrustDownstreamProxy                  bool
 	Etcd                                  etcdConfig
 	TLS                                   tlsConfig
+	Defaults                              defaultsConfig
+	// ExplainHosts and ExplainWorkloads are what routes explains (--host, --workload).
+	ExplainHosts, ExplainWorkloads listFlag
 	// Command is the command these flags are for.
 	Command string
 }
@@ -67,9 +71,10 @@ const envPrefix = "VHOST_GEN_"
 // line wins over both.
 // etcd's connection flags also read etcdctl's ETCDCTL_* variables.
 var envAliases = func() map[string]string {
-	m := map[string]string{"trust-downstream-proxy": "TRUST_DOWNSTREAM_PROXY"}
+	m := map[string]string{"trust-downstream-proxy": "TRUST_DOWNSTREAM_PROXY", "listen": "HTTP_PORT"}
 	maps.Copy(m, registry.EnvNames)
 	maps.Copy(m, tlsEnvAliases)
+	maps.Copy(m, defaultsEnvAliases)
 	return m
 }()
 
@@ -94,7 +99,13 @@ with its lease. Example: vhost-gen publish --etcd-endpoints http://10.0.0.1:2379
 rendered, the hash of the config it applied, when, its last error, and whether it agrees with the
 newest one, lags or differs. --json prints them for machines.`,
 	"routes": `vhost-gen routes: print the routing table (sites, paths, servers) and the problems, then exit.
---json prints them for machines.`,
+--json prints them for machines.
+--host NAME explains one host instead: the site that answers it (its exact name or a wildcard),
+every workload that asked for it, the servers with the address rule that chose each (with
+--proxy haproxy, their live state from the runtime API at --haproxy-socket), the workloads left
+out and why, and the path routes. --workload NAME explains a workload (by name, ID or service):
+its settings as written and as read, what it serves, what it was left out of and why.
+Example: vhost-gen routes --host shop.example.com`,
 }
 
 // parseConfig reads flags for one command, each flag defaulting to its VHOST_GEN_* variable.
@@ -105,12 +116,13 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.Proxy, "proxy", "nginx", "which proxy, nginx or haproxy: selects the shipped template, the check and the reload")
 	fs.StringVar(&c.Template, "template", "", "a template `FILE` of your own instead of the shipped one (Go text/template with sprig functions)")
 	fs.StringVar(&c.Out, "out", "", "where the rendered config goes (`FILE`); required by watch, stdout for render")
-	fs.StringVar(&c.Listen, "listen", "80", "where the proxy listens for HTTP, passed to the template (`PORT` or ADDR:PORT)")
+	fs.StringVar(&c.Listen, "listen", "80", "where the proxy listens for HTTP, passed to the template (`PORT` or ADDR:PORT; nginx-proxy's HTTP_PORT is read too)")
 	fs.StringVar(&c.CheckCmd, "check-cmd", "", "check command for the staged config, {{.File}} is the staged file; `CMD` \"none\" skips the check (default: nginx -t on a config that includes the staged file; haproxy -c -f {{.File}})")
 	fs.StringVar(&c.ReloadCmd, "reload-cmd", "", "reload command; `CMD` \"none\" skips the reload (default: nginx -s reload; for haproxy, USR2 to the master in /run/haproxy.pid; unless another --reload-* is set)")
 	fs.StringVar(&c.ReloadPidfile, "reload-pidfile", "", "reload by sending --reload-signal to the process whose PID is in `FILE`")
 	fs.StringVar(&c.ReloadContainer, "reload-container", "", "reload by sending --reload-signal to the proxy's container `NAME` (or ID)")
 	fs.StringVar(&c.ReloadContainerLabel, "reload-container-label", "", "reload by sending --reload-signal to every running container with the label `KEY=VALUE`")
+	fs.DurationVar(&c.CommandTimeout, "command-timeout", 30*time.Second, "stop a check, reload or runtime API update still running after `DURATION`: the apply fails saying so, the live config stays as it was, and the apply is retried")
 	fs.StringVar(&c.ReloadSignal, "reload-signal", "", "the `SIGNAL` for --reload-pidfile and --reload-container[-label] (default: HUP for nginx, USR2 for haproxy's master)")
 	fs.StringVar(&c.HAProxySocket, "haproxy-socket", "/run/haproxy/admin.sock", "HAProxy's runtime API socket `PATH`: the template declares it, vhost-gen uses it for server-only changes")
 	fs.BoolVar(&c.HAProxyRuntimeAPI, "haproxy-runtime-api", true, "apply server-only changes (scaling, replaced replicas, weights) through HAProxy's runtime API, without a reload")
@@ -131,10 +143,15 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	fs.DurationVar(&c.SwarmPoll, "swarm-poll", 3*time.Second, "--source swarm: read services and tasks every `DURATION` (Swarm has no task events); service, node and task-container events poll at once")
 	registerEtcdFlags(fs, &c.Etcd)
 	registerTLSFlags(fs, &c.TLS)
+	registerDefaultsFlags(fs, &c.Defaults)
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	if cmd == "routes" || cmd == "gateways" {
 		fs.BoolVar(&c.JSON, "json", false, "print the table and the problems as JSON")
+	}
+	if cmd == "routes" {
+		fs.Var(&c.ExplainHosts, "host", "explain these host `NAMES` (comma separated, repeatable) instead of printing the table: who asked, who serves and at which address by which rule, who was left out and why")
+		fs.Var(&c.ExplainWorkloads, "workload", "explain these workloads (`NAMES`, IDs or services; comma separated, repeatable): their settings, what they serve, what they were left out of and why")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "%s\n\nFlags (each also read from the environment variable shown):\n", commandHelp[cmd])

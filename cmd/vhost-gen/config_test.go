@@ -96,6 +96,10 @@ var allFlags = []flagCase{
 	{"acme-responder", "127.0.0.1:9402", func(c *Config) any { return c.TLS.ACMEResponder }, "127.0.0.1:9402"},
 	{"acme-store", "etcd", func(c *Config) any { return c.TLS.ACMEStore }, "etcd"},
 	{"haproxy-certs-dir", "/run/hc", func(c *Config) any { return c.TLS.HAProxyCertsDir }, "/run/hc"},
+	{"command-timeout", "5s", func(c *Config) any { return c.CommandTimeout }, 5 * time.Second},
+	{"default-host", "WWW.example.com", func(c *Config) any { return c.Defaults.Host.host }, "www.example.com"},
+	{"default-root", "301 https://example.com/", func(c *Config) any { return c.Defaults.Root.root.String() }, "301 https://example.com/"},
+	{"server-tokens", "off", func(c *Config) any { return c.Defaults.ServerTokens.off }, true},
 }
 
 var jsonFlag = flagCase{"json", "true", func(c *Config) any { return c.JSON }, true}
@@ -116,7 +120,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		c := parse(t, cmd)
 		want := &Config{
 			Proxy: "nginx", Listen: "80", Wait: "100ms:1s", AddressMode: "auto",
-			HAProxySocket: "/run/haproxy/admin.sock", HAProxyRuntimeAPI: true, SwarmPoll: 3 * time.Second,
+			HAProxySocket: "/run/haproxy/admin.sock", HAProxyRuntimeAPI: true, SwarmPoll: 3 * time.Second, CommandTimeout: 30 * time.Second,
 			AdminAddr: "127.0.0.1:9180", Resync: 5 * time.Minute, LogLevel: "info", LogFormat: "text",
 			Sources:       listFlag{values: []string{"docker"}, fromEnv: true},
 			ProxyNetworks: listFlag{fromEnv: true},
@@ -164,7 +168,7 @@ func TestAllFlagsCovered(t *testing.T) {
 			want = append(want, f.name)
 		}
 		if cmd == "routes" {
-			want = append(want, "json")
+			want = append(want, "json", "host", "workload")
 		}
 		slices.Sort(got)
 		slices.Sort(want)
@@ -365,6 +369,8 @@ func TestBadCommandLine(t *testing.T) {
 		{"watch", []string{"--no-such-flag"}, "no-such-flag"},
 		{"watch", []string{"--json"}, "json"},
 		{"render", []string{"--json"}, "json"},
+		{"watch", []string{"--host", "a.test"}, "host"},
+		{"render", []string{"--workload", "web"}, "workload"},
 	}
 	for _, tt := range tests {
 		var stderr bytes.Buffer
@@ -376,5 +382,42 @@ func TestBadCommandLine(t *testing.T) {
 	// --json exists for routes only.
 	if c := parse(t, "routes", "--json"); !c.JSON {
 		t.Error("routes --json: JSON false")
+	}
+	// So do --host and --workload: comma separated and repeatable.
+	c := parse(t, "routes", "--host", "a.test,b.test", "--host=c.test", "--workload", "web", "--json")
+	if !slices.Equal(c.ExplainHosts.values, []string{"a.test", "b.test", "c.test"}) || !slices.Equal(c.ExplainWorkloads.values, []string{"web"}) || !c.JSON {
+		t.Errorf("routes --host --workload: hosts %q, workloads %q", c.ExplainHosts.values, c.ExplainWorkloads.values)
+	}
+}
+
+// TestDefaultsEnvAliases: nginx-proxy's DEFAULT_HOST, DEFAULT_ROOT, SERVER_TOKENS and HTTP_PORT
+// set their flags; a bad value, from the environment or the command line, is an error naming it.
+func TestDefaultsEnvAliases(t *testing.T) {
+	cleanEnv(t)
+	t.Setenv("DEFAULT_HOST", "Shop.Example.com")
+	t.Setenv("DEFAULT_ROOT", "418")
+	t.Setenv("SERVER_TOKENS", "OFF")
+	t.Setenv("HTTP_PORT", "8080")
+	c := parse(t, "watch")
+	if c.Defaults.Host.host != "shop.example.com" || c.Defaults.Root.root.Code() != 418 || !c.Defaults.ServerTokens.off || c.Listen != "8080" {
+		t.Errorf("from nginx-proxy's names: %+v, listen %q", c.Defaults, c.Listen)
+	}
+	if c := parse(t, "watch", "--server-tokens", "on", "--default-root", "none"); c.Defaults.ServerTokens.off || !c.Defaults.Root.root.None {
+		t.Errorf("the command line did not win: %+v", c.Defaults)
+	}
+	for name, value := range map[string]string{
+		"DEFAULT_HOST": "*.example.com", "DEFAULT_ROOT": "301", "SERVER_TOKENS": "build",
+	} {
+		cleanEnv(t)
+		t.Setenv(name, value)
+		if _, err := parseConfig("watch", nil, io.Discard); err == nil || !strings.Contains(err.Error(), name+"=") {
+			t.Errorf("%s=%q: got %v, want an error naming it", name, value, err)
+		}
+	}
+	cleanEnv(t)
+	for _, args := range [][]string{{"--default-root", "301 https://x.example/$host"}, {"--default-host", "a b"}, {"--server-tokens", "maybe"}} {
+		if _, err := parseConfig("watch", args, io.Discard); err == nil || !strings.Contains(err.Error(), args[0][1:]) {
+			t.Errorf("%q: got %v, want an error naming the flag", args, err)
+		}
 	}
 }

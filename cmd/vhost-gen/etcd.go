@@ -146,7 +146,7 @@ func (a *app) etcdSource() (discovery.Source, error) {
 	return etcdsrc.New(etcdsrc.Options{Client: cli, Layout: c.layout, Registry: c.Registry, Flat: c.flat, VHosts: c.VHosts,
 		Timeout: c.conn.Timeout(), Log: a.log.With("source", "etcd"),
 		OnEvent: func(action string) { a.metrics.SourceEvents.WithLabelValues("etcd", action).Inc() },
-		OnState: func(ok bool, err error) { a.state.SetSource("etcd", ok, err) },
+		OnState: a.sourceState("etcd"),
 	}), nil
 }
 

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/vhost-gen/vhost-gen/internal/apply"
+	"github.com/vhost-gen/vhost-gen/internal/apply/haproxy"
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
+	"github.com/vhost-gen/vhost-gen/internal/explain"
 	"github.com/vhost-gen/vhost-gen/internal/quarantine"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 )
@@ -97,7 +99,7 @@ func (a *app) renderChecked(ctx context.Context, t routing.Table) (routing.Table
 		return t, nil, err
 	}
 	defer os.RemoveAll(dir)
-	ap := &apply.Applier{Path: filepath.Join(dir, "vhost-gen.conf"), Check: check}
+	ap := &apply.Applier{Path: filepath.Join(dir, "vhost-gen.conf"), Check: check, Timeout: a.cfg.CommandTimeout}
 	cerr := ap.CheckData(ctx, data)
 	if cerr == nil {
 		return t, data, nil
@@ -122,6 +124,9 @@ func (a *app) routes(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	t := a.build(ws)
+	if len(a.cfg.ExplainHosts.values) > 0 || len(a.cfg.ExplainWorkloads.values) > 0 {
+		return a.explain(ctx, t, stdout)
+	}
 	if a.cfg.JSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -152,6 +157,38 @@ func (a *app) routes(ctx context.Context, stdout io.Writer) error {
 	}
 	a.printProblems(t)
 	return nil
+}
+
+// explain prints the explanation of --host and --workload: as text, or JSON with --json.
+func (a *app) explain(ctx context.Context, t routing.Table, stdout io.Writer) error {
+	var live *explain.Live
+	if from, read := a.serverStates(); read != nil {
+		live = explain.ReadLive(ctx, from, read)
+	}
+	r := explain.Explain(t, explain.Query{Hosts: a.cfg.ExplainHosts.values, Workloads: a.cfg.ExplainWorkloads.values}, live)
+	if a.cfg.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.WriteText(stdout)
+}
+
+// serverStates is where the proxy's servers' live states come from, and how they are read:
+// with HAProxy, "show stat" on its runtime API (--haproxy-socket); "" and nil for nginx. The
+// admin server's /routes?host= reads them the same way (State.SetServerStates).
+func (a *app) serverStates() (string, func(context.Context) (explain.States, error)) {
+	if a.cfg.Proxy != "haproxy" || a.cfg.HAProxySocket == "" {
+		return "", nil
+	}
+	rt := &haproxy.Runtime{Socket: a.cfg.HAProxySocket}
+	return "HAProxy runtime API " + a.cfg.HAProxySocket, func(ctx context.Context) (explain.States, error) {
+		out, err := rt.Do(ctx, "show stat")
+		if err != nil {
+			return nil, err
+		}
+		return explain.ParseStat(out)
+	}
 }
 
 func serverList(ss []routing.Server) string {

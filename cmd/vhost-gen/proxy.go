@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vhost-gen/vhost-gen/internal/apply"
 	"github.com/vhost-gen/vhost-gen/internal/apply/haproxy"
@@ -30,7 +33,7 @@ func (a *app) check() (apply.CheckFunc, error) {
 
 // applier builds the check and reload the flags ask for.
 func (a *app) applier() (*apply.Applier, error) {
-	ap := &apply.Applier{Path: a.cfg.Out}
+	ap := &apply.Applier{Path: a.cfg.Out, Timeout: a.cfg.CommandTimeout}
 	var err error
 	if ap.Check, err = a.check(); err != nil {
 		return nil, err
@@ -82,13 +85,48 @@ func (a *app) applier() (*apply.Applier, error) {
 		ap.Reload = apply.HAProxyMasterReload("/run/haproxy.pid", sig)
 	}
 	if a.cfg.Proxy == "haproxy" && a.cfg.HAProxyRuntimeAPI {
-		rt := &haproxy.Runtime{Socket: a.cfg.HAProxySocket}
+		rt := &haproxy.Runtime{Socket: a.cfg.HAProxySocket,
+			Observe: func(result string) { a.metrics.RuntimeCommands.WithLabelValues(result).Inc() }}
 		ap.Hot = rt.Hot
 		ap.HotFailed = func(err error) {
 			a.log.Warn("runtime API update failed; reloading instead", "socket", a.cfg.HAProxySocket, "err", err)
 		}
 	}
+	a.timeApplier(ap)
 	return ap, nil
+}
+
+// timeApplier makes the check and the reload report their durations.
+func (a *app) timeApplier(ap *apply.Applier) {
+	if check := ap.Check; check != nil {
+		ap.Check = func(ctx context.Context, staged string) error {
+			defer a.observeSince(a.metrics.CheckSeconds, time.Now())
+			return check(ctx, staged)
+		}
+	}
+	if reload := ap.Reload; reload != nil {
+		ap.Reload = func(ctx context.Context) error {
+			defer a.observeSince(a.metrics.ReloadSeconds, time.Now())
+			return reload(ctx)
+		}
+	}
+}
+
+func (a *app) observeSince(h prometheus.Histogram, start time.Time) {
+	h.Observe(time.Since(start).Seconds())
+}
+
+// sourceState reports a source's connection on /healthz, the dashboard and
+// vhostgen_source_connected.
+func (a *app) sourceState(name string) func(bool, error) {
+	return func(ok bool, err error) {
+		a.state.SetSource(name, ok, err)
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		a.metrics.SourceConnected.WithLabelValues(name).Set(v)
+	}
 }
 
 // supervisor runs the shipped proxy in the foreground with its default config paths.

@@ -17,6 +17,7 @@ import (
 	"github.com/vhost-gen/vhost-gen/internal/acme"
 	"github.com/vhost-gen/vhost-gen/internal/acme/etcdstore"
 	"github.com/vhost-gen/vhost-gen/internal/certs"
+	"github.com/vhost-gen/vhost-gen/internal/render"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 )
 
@@ -173,6 +174,9 @@ func (a *app) prepareTLS() error {
 			c.HAProxyCertsDir = filepath.Join(filepath.Dir(a.cfg.Out), "vhost-gen-certs")
 		}
 		a.renderOpts.CrtList = filepath.Join(c.HAProxyCertsDir, "crt-list")
+		if _, err := render.HAProxyTLSFiles(nil, a.renderOpts.CrtList); err != nil {
+			return fmt.Errorf("--haproxy-certs-dir %q: %w", c.HAProxyCertsDir, err)
+		}
 	}
 	a.reservedTLSPort(httpsPort)
 	return a.loadCerts()
@@ -350,13 +354,19 @@ func (a *app) wantCerts(t routing.Table) {
 	a.acme.Want(reqs)
 }
 
-// writeCrtList writes HAProxy's crt-list for the table, when it changed.
-func writeCrtList(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+// writeTLSFiles writes HAProxy's crt-list and maps for these sites, those that changed.
+func writeTLSFiles(sites []routing.Site, crtList string) error {
+	files, err := render.HAProxyTLSFiles(sites, crtList)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(crtList), 0o700); err != nil {
 		return fmt.Errorf("crt-list: %w", err)
 	}
-	if _, err := atomicfile.WriteIfChanged(path, data, 0o600); err != nil {
-		return fmt.Errorf("crt-list: %w", err)
+	for _, f := range files {
+		if _, err := atomicfile.WriteIfChanged(f.Path, f.Data, 0o600); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(f.Path), err)
+		}
 	}
 	return nil
 }

@@ -54,6 +54,9 @@ type Options struct {
 
 	// transport wraps the ACME client's transport (tests count orders with it).
 	transport func(http.RoundTripper) http.RoundTripper
+	// lockWait, lockRetry: the wait for a certificate's lock and the hold after it (tests
+	// shorten them; default lockWait and lockRetry).
+	lockWait, lockRetry time.Duration
 }
 
 // Status is per certificate, for /routes and metrics.
@@ -149,6 +152,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.RenewCheck <= 0 {
 		o.RenewCheck = defaultRenewCheck
+	}
+	if o.lockWait <= 0 {
+		o.lockWait, o.lockRetry = lockWait, lockRetry
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = defaultMinBackoff

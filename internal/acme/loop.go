@@ -87,12 +87,30 @@ func (m *Manager) sleep() time.Duration {
 	return max(d, 10*time.Millisecond)
 }
 
+// lockWait bounds the wait for a certificate's lock, which another gateway holds while it orders
+// (up to the order's own timeout): this gateway's other certificates go on meanwhile, and this
+// one is tried again after lockRetry.
+const (
+	lockWait  = 30 * time.Second
+	lockRetry = 15 * time.Second
+)
+
 // do runs one action under the certificate's lock, on a fresh copy of its stored state (another
 // gateway may have done it meanwhile); false when the lock could not be taken.
 func (m *Manager) do(ctx context.Context, name string, act action) bool {
-	lctx, unlock, err := m.store.Lock(ctx, "cert/"+name)
+	// The lock's context lives on after the wait: only the wait is cut short.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	waiting := time.AfterFunc(m.o.lockWait, cancel)
+	lctx, unlock, err := m.store.Lock(wctx, "cert/"+name)
+	waiting.Stop()
 	if err != nil {
-		if ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+		case wctx.Err() != nil:
+			m.log.Info("acme: another gateway holds the certificate's lock; trying again later", "cert", name, "in", m.o.lockRetry)
+			m.hold(name, m.o.Now().Add(m.o.lockRetry))
+		default:
 			m.log.Error("acme: cannot lock certificate", "cert", name, "error", err)
 		}
 		return false
@@ -103,6 +121,15 @@ func (m *Manager) do(ctx context.Context, name string, act action) bool {
 		m.o.OnChange()
 	}
 	return true
+}
+
+// hold keeps a certificate's next action from coming due before until.
+func (m *Manager) hold(name string, until time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.certs[name]; e != nil {
+		e.holdOrder, e.holdCheck = latest(e.holdOrder, until), latest(e.holdCheck, until)
+	}
 }
 
 // doLocked runs act if the stored state still calls for it; true when a certificate was stored.

@@ -430,3 +430,42 @@ func TestAccountForgotten(t *testing.T) {
 		t.Errorf("status %+v, want 2 orders (one refused by the CA) and no error", st)
 	}
 }
+
+// TestLockHeldElsewhere: while another gateway holds one certificate's lock (here, the test holds
+// it in the same store), the Manager gives up waiting after lockWait and issues its other
+// certificates; the held one is issued once its lock is free.
+func TestLockHeldElsewhere(t *testing.T) {
+	p := pebble(t)
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "acme")
+	store, err := NewDirStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, release, err := store.Lock(context.Background(), "cert/a.held.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, p, dir, &fakeClock{}, &counter{}, func(o *Options) {
+		o.Store, o.lockWait, o.lockRetry = store, 200*time.Millisecond, 300*time.Millisecond
+	})
+	// "a.held.test" sorts first and is as overdue as the other: the Manager tries it first.
+	h.m.Want([]Request{{Names: []string{"a.held.test"}}, {Names: []string{"b.free.test"}}})
+	h.waitChange(60 * time.Second)
+	issued := func(name string) bool {
+		for _, s := range h.m.Status() {
+			if s.Name == name {
+				return s.Serial != ""
+			}
+		}
+		return false
+	}
+	if !issued("b.free.test") || issued("a.held.test") {
+		t.Fatalf("with a.held.test's lock held elsewhere: status %+v; want b.free.test issued, a.held.test not", h.m.Status())
+	}
+	release()
+	h.waitChange(60 * time.Second)
+	if !issued("a.held.test") {
+		t.Errorf("after the lock was released: status %+v; want a.held.test issued", h.m.Status())
+	}
+}

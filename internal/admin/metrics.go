@@ -1,6 +1,9 @@
 package admin
 
 import (
+	"sync/atomic"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -21,6 +24,24 @@ type Metrics struct {
 	Servers        prometheus.Gauge
 	Generation     prometheus.Gauge
 	LastApplied    prometheus.Gauge
+	// EventToApply is the time from the first change of a burst to its apply (the debounce
+	// included), for the applies that changed the proxy.
+	EventToApply prometheus.Histogram
+	// SourceConnected is 1 while a source answers, 0 while it does not, by source.
+	SourceConnected *prometheus.GaugeVec
+	CheckSeconds    prometheus.Histogram
+	ReloadSeconds   prometheus.Histogram
+	// RuntimeCommands are HAProxy runtime API commands, by result: ok, refused (HAProxy said
+	// no), error (the socket failed).
+	RuntimeCommands *prometheus.CounterVec
+	// lastOK is LastApplied as Unix nanoseconds, for the time-since gauge.
+	lastOK atomic.Int64
+}
+
+// MarkApplied records a successful apply (or one that found the config unchanged) at t.
+func (m *Metrics) MarkApplied(t time.Time) {
+	m.LastApplied.Set(float64(t.Unix()))
+	m.lastOK.Store(t.UnixNano())
 }
 
 // NewMetrics registers the metrics.
@@ -55,6 +76,34 @@ func NewMetrics() *Metrics {
 		Generation:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_inventory_generation", Help: "Generation of the workload inventory last rendered."}),
 		LastApplied: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vhostgen_last_apply_success_timestamp_seconds", Help: "When a config was last applied or found unchanged."}),
 	}
+	m.EventToApply = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "vhostgen_event_to_apply_seconds", Help: "From the first change of a burst to the apply that put it live (the debounce included).",
+		Buckets: []float64{.05, .1, .2, .5, 1, 2, 5, 10, 30, 60},
+	})
+	m.SourceConnected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vhostgen_source_connected", Help: "1 while a source (docker, swarm, etcd) answers, 0 while it does not.",
+	}, []string{"source"})
+	m.CheckSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "vhostgen_check_duration_seconds", Help: "Duration of the proxy's config check (nginx -t, haproxy -c).",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+	m.ReloadSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "vhostgen_reload_duration_seconds", Help: "Duration of the proxy's reload, as vhost-gen waits for it.",
+		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+	m.RuntimeCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vhostgen_haproxy_runtime_commands_total", Help: "HAProxy runtime API commands, by result: ok, refused (HAProxy answered with an error), error (the socket failed).",
+	}, []string{"result"})
+	sinceApply := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vhostgen_seconds_since_last_apply_success", Help: "Seconds since a config was last applied or found unchanged (-1 before the first).",
+	}, func() float64 {
+		at := m.lastOK.Load()
+		if at == 0 {
+			return -1
+		}
+		return time.Since(time.Unix(0, at)).Seconds()
+	})
+	m.Registry.MustRegister(m.EventToApply, m.SourceConnected, m.CheckSeconds, m.ReloadSeconds, m.RuntimeCommands, sinceApply)
 	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.EtcdWrites, m.CertExpiry, m.Applies, m.Reloads, m.ProxyRestarts, m.Problems, m.Quarantined, m.Sites,
 		m.Servers, m.Generation, m.LastApplied, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -4,9 +4,7 @@ package admin
 
 import (
 	"context"
-	"embed"
 	"encoding/json"
-	"html/template"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vhost-gen/vhost-gen/internal/explain"
+	"github.com/vhost-gen/vhost-gen/internal/history"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 )
 
@@ -30,6 +30,13 @@ type State struct {
 	sources  map[string]string
 	gateways func(ctx context.Context) (any, error)
 	acme     func() any
+	// statesFrom is where serverStates reads the proxy's live server states from, for
+	// /routes?host= (nil: none).
+	statesFrom   string
+	serverStates func(ctx context.Context) (explain.States, error)
+	// seen is each source's updates as the pipeline received them; history the last applies.
+	seen    map[string]*sourceSeen
+	history *history.Log
 }
 
 // SetTable records the table last built.
@@ -103,8 +110,11 @@ type routesDoc struct {
 	TCP           []routing.TCPService `json:"tcp"`
 	Problems      []routing.Problem    `json:"problems"`
 	Degraded      []string             `json:"degraded,omitempty"`
-	ACME          any                  `json:"acme,omitempty"`
-	Gateways      any                  `json:"gateways,omitempty"`
+	Sources       []SourceStatus       `json:"sources"`
+	// Applies are the last applies that changed the proxy or failed, newest first.
+	Applies  []history.Entry `json:"applies"`
+	ACME     any             `json:"acme,omitempty"`
+	Gateways any             `json:"gateways,omitempty"`
 }
 
 func (s *State) doc() routesDoc {
@@ -117,6 +127,11 @@ func (s *State) doc() routesDoc {
 		d.LastApply = &at
 	}
 	d.Degraded = s.degraded()
+	d.Sources = s.sourceStatuses()
+	d.Applies = []history.Entry{}
+	if s.history != nil {
+		d.Applies = s.history.List()
+	}
 	if s.acme != nil {
 		d.ACME = s.acme()
 	}
@@ -132,10 +147,50 @@ func (s *State) doc() routesDoc {
 	return d
 }
 
-//go:embed routes.html
-var pages embed.FS
+// SetServerStates sets how /routes?host= and ?workload= read the proxy's live server states:
+// from says where from ("HAProxy runtime API /run/haproxy/admin.sock"); nil read: none (nginx).
+func (s *State) SetServerStates(from string, read func(ctx context.Context) (explain.States, error)) {
+	s.mu.Lock()
+	s.statesFrom, s.serverStates = from, read
+	s.mu.Unlock()
+}
 
-var routesPage = template.Must(template.ParseFS(pages, "routes.html"))
+// explain serves /routes?host=NAME and /routes?workload=NAME (each comma separated or
+// repeated): the explanation of those hosts and workloads from the last table, with the
+// servers' live states when the proxy gives them. JSON; text with ?format=text, or for a
+// browser that does not ask ?format=json.
+func (s *State) explain(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	list := func(vs []string) []string {
+		var out []string
+		for _, v := range vs {
+			for _, item := range strings.Split(v, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					out = append(out, item)
+				}
+			}
+		}
+		return out
+	}
+	s.mu.RLock()
+	t, from, read := s.table, s.statesFrom, s.serverStates
+	s.mu.RUnlock()
+	var live *explain.Live
+	if read != nil {
+		live = explain.ReadLive(r.Context(), from, read)
+	}
+	rep := explain.Explain(t, explain.Query{Hosts: list(q["host"]), Workloads: list(q["workload"])}, live)
+	format := q.Get("format")
+	if format == "text" || (format != "json" && strings.Contains(r.Header.Get("Accept"), "text/html")) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		rep.WriteText(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(rep)
+}
 
 // Handler serves the admin endpoints.
 func Handler(s *State, m *Metrics) http.Handler {
@@ -158,6 +213,10 @@ func Handler(s *State, m *Metrics) http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); q.Has("host") || q.Has("workload") {
+			s.explain(w, r)
+			return
+		}
 		d := s.doc()
 		s.mu.RLock()
 		list := s.gateways
@@ -175,11 +234,10 @@ func Handler(s *State, m *Metrics) http.Handler {
 			w.Header().Set("Content-Type", "application/json")
 			enc := json.NewEncoder(w)
 			enc.SetIndent("", "  ")
-			enc.Encode(d)
+			enc.Encode(s.jsonDoc(r, d))
 			return
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		routesPage.Execute(w, d)
+		s.serveDashboard(w, r, d)
 	})
 	return mux
 }

@@ -1,15 +1,25 @@
 // Package apply puts rendered configs in place safely: it skips bytes that are already applied,
 // stages the file beside the destination, checks it, renames it into place keeping the previous
 // file, reloads the proxy, and restores the previous file when the reload fails.
+//
+// Crash safety: beside the destination FILE, ".FILE.applied" holds the SHA-256 of the bytes the
+// proxy last loaded (reload or Hot) successfully. It is set to "pending ..." just before a new
+// file is renamed into place and to the new hash only once the reload has succeeded, so that a
+// vhost-gen killed anywhere in between reloads the file at its next start instead of taking the
+// file on disk as loaded. Each write of it is atomic (a temporary file renamed over it).
 package apply
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // Outcome says what one Apply did.
@@ -41,11 +51,16 @@ type Applier struct {
 	Hot    HotFunc    // nil: every change reloads
 	// HotFailed, when set, hears why a Hot update failed before the reload that replaced it.
 	HotFailed func(error)
+	// Timeout bounds each check, Hot update and reload; 0 means DefaultTimeout. A command still
+	// running then is killed, with the processes it started, and the apply fails with ErrTimeout.
+	Timeout time.Duration
 	// applied holds the bytes last put in place and reloaded.
 	applied []byte
 	// attempted is set by the first Apply, whatever its outcome: only the very first call may take
 	// a file already on disk as applied.
 	attempted bool
+	// crashAt, set by tests, runs at each step of an apply; a panic there stands for a crash.
+	crashAt func(step string)
 }
 
 // ErrCheck marks a config the proxy's check refused; the live config was not touched.
@@ -54,17 +69,29 @@ var ErrCheck = errors.New("config check failed")
 // ErrReload marks a reload that failed; the previous file was put back.
 var ErrReload = errors.New("reload failed")
 
+// ErrTimeout marks a check, Hot update or reload that did not finish within the Applier's
+// Timeout and was stopped. Such an error also wraps context.DeadlineExceeded. A check that timed
+// out is not ErrCheck: the config was not refused, the check could not say.
+var ErrTimeout = errors.New("timed out")
+
 // Apply puts data in place. Comparison is with what this Applier last applied, not with the file
 // on disk, so a failed apply is retried even if the file already holds the new bytes. The one
-// exception is the first call: a file that already holds exactly data (vhost-gen restarted under
-// a running proxy) is taken as applied, without a reload.
+// exception is the first call: a file that already holds exactly data and that the marker
+// (.FILE.applied) says the proxy loaded (vhost-gen restarted under a running proxy) is taken as
+// applied, without a reload; so is such a file without any marker, written before markers
+// existed. The first call also removes the temporary files a crash left beside the file.
+//
+// Once the new file is in place, the Hot update or reload runs to its end even if ctx is
+// cancelled (vhost-gen stopping): an apply ends with either the previous file live and the
+// marker not claiming the new one, or the new file live and loaded.
 func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 	if a.attempted && a.applied != nil && bytes.Equal(a.applied, data) {
 		return Unchanged, nil
 	}
 	if !a.attempted {
 		a.attempted = true
-		if cur, err := os.ReadFile(a.Path); err == nil && bytes.Equal(cur, data) {
+		a.removeLeftovers()
+		if a.loaded(data) {
 			a.applied = append(make([]byte, 0, len(data)), data...)
 			return Unchanged, nil
 		}
@@ -74,23 +101,52 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 		return Unchanged, err
 	}
 	defer os.Remove(staged) // a no-op once renamed into place
+	a.step("staged")
 	if a.Check != nil {
-		if err := a.Check(ctx, staged); err != nil {
+		err := a.bounded(ctx, "config check", func(ctx context.Context) error { return a.Check(ctx, staged) })
+		if errors.Is(err, ErrTimeout) {
+			return Unchanged, fmt.Errorf("%w; nothing was put in place", err)
+		}
+		if err != nil {
 			return Unchanged, fmt.Errorf("%w: %w", ErrCheck, err)
 		}
 	}
+	a.step("checked")
 	prev := a.Path + ".prev"
 	hadPrev, err := a.keepPrevious(prev)
 	if err != nil {
 		return Unchanged, err
 	}
+	a.step("linked")
+	// From the rename on, the file on disk may differ from what the proxy runs: the marker says so
+	// until the reload has succeeded. The marker's next content is written beforehand, so that
+	// recording the success is a single rename (and cannot fail for want of space).
+	sum := digest(data)
+	done, err := a.markTemp(sum)
+	if err == nil {
+		defer os.Remove(done) // a no-op once renamed over the marker
+		err = a.mark("pending " + sum)
+	}
+	if err != nil {
+		return Unchanged, fmt.Errorf("put %s in place: mark it pending in %s: %w", a.Path, a.markerPath(), err)
+	}
+	a.step("pending")
 	if err := os.Rename(staged, a.Path); err != nil {
 		return Unchanged, fmt.Errorf("put %s in place: %w", a.Path, err)
 	}
+	a.step("renamed")
+	// Stopping now would leave the proxy on a config other than the file's: finish, bounded.
+	ctx = context.WithoutCancel(ctx)
 	if a.Hot != nil && a.applied != nil {
-		ok, err := a.Hot(ctx, a.applied, data)
+		var ok bool
+		err := a.bounded(ctx, "runtime API update", func(ctx context.Context) (err error) {
+			ok, err = a.Hot(ctx, a.applied, data)
+			return err
+		})
 		if ok && err == nil {
+			a.step("hot")
 			a.applied = append(a.applied[:0], data...)
+			a.markApplied(done)
 			return Updated, nil
 		}
 		if err != nil && a.HotFailed != nil {
@@ -98,14 +154,21 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 		}
 	}
 	if a.Reload != nil {
-		if err := a.Reload(ctx); err != nil {
+		if err := a.bounded(ctx, "reload", a.Reload); err != nil {
+			if errors.Is(err, ErrTimeout) {
+				// The proxy may have loaded the new file or not: whatever comes next reloads.
+				a.applied = nil
+			}
+			// The marker stays pending: the next start reloads whatever is on disk then.
 			if rerr := a.restore(prev, hadPrev); rerr != nil {
 				return Unchanged, fmt.Errorf("%w: %w; and restoring the previous config failed: %w", ErrReload, err, rerr)
 			}
 			return Unchanged, fmt.Errorf("%w (previous config restored): %w", ErrReload, err)
 		}
 	}
+	a.step("reloaded")
 	a.applied = append(make([]byte, 0, len(data)), data...) // never nil, even for empty data
+	a.markApplied(done)
 	return Applied, nil
 }
 
@@ -120,7 +183,131 @@ func (a *Applier) CheckData(ctx context.Context, data []byte) error {
 		return err
 	}
 	defer os.Remove(staged)
-	return a.Check(ctx, staged)
+	return a.bounded(ctx, "config check", func(ctx context.Context) error { return a.Check(ctx, staged) })
+}
+
+func (a *Applier) step(name string) {
+	if a.crashAt != nil {
+		a.crashAt(name)
+	}
+}
+
+func (a *Applier) timeout() time.Duration {
+	if a.Timeout > 0 {
+		return a.Timeout
+	}
+	return DefaultTimeout
+}
+
+// bounded runs f with the Applier's timeout; what names f in the error when it runs out.
+func (a *Applier) bounded(ctx context.Context, what string, f func(context.Context) error) error {
+	d := a.timeout()
+	tctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := f(tctx)
+	if err != nil && ctx.Err() == nil && errors.Is(tctx.Err(), context.DeadlineExceeded) {
+		return &timeoutError{what: what, after: d, err: err}
+	}
+	return err
+}
+
+type timeoutError struct {
+	what  string
+	after time.Duration
+	err   error
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("%s %v after %s and was stopped: %v", e.what, ErrTimeout, e.after, e.err)
+}
+
+func (e *timeoutError) Unwrap() []error { return []error{ErrTimeout, context.DeadlineExceeded, e.err} }
+
+// markerPath is the file that says which bytes the proxy last loaded: ".FILE.applied" beside FILE.
+func (a *Applier) markerPath() string {
+	dir, base := filepath.Split(a.Path)
+	return filepath.Join(dir, "."+base+".applied")
+}
+
+func digest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// mark replaces the marker's content atomically: a temporary file beside it, renamed over it.
+func (a *Applier) mark(content string) error {
+	tmp, err := a.markTemp(content)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, a.markerPath()); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// markTemp writes content to a temporary file beside the marker, to be renamed over it. It is not
+// synced: after a power cut the proxy starts afresh from the file on disk, so that a stale marker
+// costs one reload at most.
+func (a *Applier) markTemp(content string) (string, error) {
+	path := a.markerPath()
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(content + "\n")
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// markApplied puts done, the marker's content written beforehand, in place: the proxy loaded the
+// new bytes. A failure is not the apply's: the config is live, and a marker left pending costs
+// one reload at the next start.
+func (a *Applier) markApplied(done string) {
+	_ = os.Rename(done, a.markerPath())
+}
+
+// loaded says whether the file on disk holds exactly data and the proxy loaded it: the marker
+// holds its digest, or there is no marker at all (a file written before markers existed).
+func (a *Applier) loaded(data []byte) bool {
+	cur, err := os.ReadFile(a.Path)
+	if err != nil || !bytes.Equal(cur, data) {
+		return false
+	}
+	m, err := os.ReadFile(a.markerPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	return err == nil && strings.TrimSpace(string(m)) == digest(data)
+}
+
+// removeLeftovers removes the staged configs and temporary markers a crash left beside the file.
+// Best effort: a directory that cannot be read or written fails the apply with a clearer error.
+func (a *Applier) removeLeftovers() {
+	dir, base := filepath.Split(a.Path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	markerTemp := filepath.Base(a.markerPath()) + ".tmp-"
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, "."+base+".staged-") || strings.HasPrefix(n, markerTemp) {
+			os.Remove(filepath.Join(dir, n))
+		}
+	}
 }
 
 // stage writes data to a hidden file beside the destination, so that the rename is atomic and a

@@ -14,8 +14,13 @@ import (
 	"time"
 )
 
-// commandTimeout bounds a check or reload command, so that a hung proxy cannot stall the loop.
-const commandTimeout = 30 * time.Second
+// DefaultTimeout bounds a check, Hot update or reload (Applier.Timeout), and a command run
+// without a deadline of its own, so that a hung proxy cannot stall the loop.
+const DefaultTimeout = 30 * time.Second
+
+// waitDelay is how long Run waits for a command's output to close once the command has exited
+// or been killed: a process it left behind (a daemon it started) may hold it open.
+const waitDelay = 2 * time.Second
 
 // SplitCommand splits an operator's command line into words, with single and double quotes and
 // backslash escapes as a shell would, but runs no shell: nothing in it is expanded.
@@ -61,15 +66,34 @@ func SplitCommand(s string) ([]string, error) {
 	return words, nil
 }
 
-// Run runs argv and returns an error carrying its output when it fails.
+// Run runs argv and returns an error carrying its output when it fails. It is bounded by ctx's
+// deadline, or DefaultTimeout when ctx has none; the command runs in a process group of its own,
+// killed whole when ctx ends, so that a wrapper script's children do not outlive it.
 func Run(ctx context.Context, argv []string) error {
 	if len(argv) == 0 {
 		return errors.New("empty command")
 	}
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		return cmd.Process.Kill()
+	}
+	cmd.WaitDelay = waitDelay
+	out, err := cmd.CombinedOutput()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// It exited successfully; something it started still holds its output open.
+		err = nil
+	}
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = fmt.Errorf("%w (%w)", err, cerr)
+		}
 		msg := strings.TrimSpace(string(out))
 		if msg == "" {
 			return fmt.Errorf("%s: %w", argv[0], err)

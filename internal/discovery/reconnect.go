@@ -13,8 +13,12 @@ type Session func(ctx context.Context, up func()) (connected bool, err error)
 // Reconnect runs session again and again until ctx ends, with backoff. An outage of what (for
 // example "docker engine") is logged once when it starts and once when it ends, and in between
 // the source sends nothing, so the last routing table stays in force. An error for which fatal
-// returns true ends Reconnect: a mistake to fix, not an outage to wait out.
-func Reconnect(ctx context.Context, log *slog.Logger, what string, session Session, fatal func(error) bool) error {
+// returns true ends Reconnect: a mistake to fix, not an outage to wait out. state, if set, hears
+// each change: connected (resynced) or not, and why.
+func Reconnect(ctx context.Context, log *slog.Logger, what string, session Session, fatal func(error) bool, state func(connected bool, err error)) error {
+	if state == nil {
+		state = func(bool, error) {}
+	}
 	const minBackoff, maxBackoff = 250 * time.Millisecond, 10 * time.Second
 	backoff, down := minBackoff, false
 	for {
@@ -23,6 +27,7 @@ func Reconnect(ctx context.Context, log *slog.Logger, what string, session Sessi
 				log.Info(what + " reachable again; resynced")
 				down = false
 			}
+			state(true, nil)
 			backoff = minBackoff
 		})
 		if ctx.Err() != nil {
@@ -31,6 +36,7 @@ func Reconnect(ctx context.Context, log *slog.Logger, what string, session Sessi
 		if fatal != nil && fatal(err) {
 			return err
 		}
+		state(false, err)
 		switch {
 		case !down:
 			log.Warn(what+" unreachable; keeping the last routing table until it is back", "err", err)

@@ -3,7 +3,6 @@
 package render
 
 import (
-	"bytes"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/Masterminds/sprig/v3"
 
@@ -52,6 +52,12 @@ type Options struct {
 	// DefaultCert is the "default" certificate of the certificates directory, if any: nginx's
 	// fallback server shows it to unknown names (else it refuses the handshake).
 	DefaultCert *routing.SiteCert
+	// DefaultRoot is what "/" answers on a site without a route for it (DEFAULT_ROOT; the zero
+	// value is 404).
+	DefaultRoot routing.DefaultRoot
+	// ServerTokensOff hides nginx's version (SERVER_TOKENS=off: server_tokens off; HAProxy's
+	// stats page hides its version).
+	ServerTokensOff bool
 }
 
 // NewData assembles a template's data from a table.
@@ -63,6 +69,9 @@ func NewData(t routing.Table, o Options) Data {
 type Renderer struct {
 	name string
 	tmpl *template.Template
+	// maxOutput and timeout bound a render (bounds.go): MaxOutput and Timeout but in tests.
+	maxOutput int
+	timeout   time.Duration
 }
 
 // Shipped lists the proxies that have a shipped template.
@@ -97,22 +106,19 @@ func Load(proxy, file string) (*Renderer, error) {
 
 // Parse parses template text; name appears in error messages.
 func Parse(name, text string) (*Renderer, error) {
-	t, err := template.New(name).Option("missingkey=error").Funcs(sprig.TxtFuncMap()).Funcs(funcs).Parse(text)
+	t, err := template.New(name).Option("missingkey=error").Funcs(sprig.TxtFuncMap()).Funcs(boundedFuncs()).Funcs(funcs).Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("template %s: %w", name, err)
 	}
-	return &Renderer{name: name, tmpl: t}, nil
+	addTicks(t)
+	return &Renderer{name: name, tmpl: t, maxOutput: MaxOutput, timeout: Timeout}, nil
 }
 
 // Render executes the template. The output depends only on data, which is sorted, so the same
 // state gives the same bytes (unless a user's template calls sprig's clock or random functions).
+// The output, the time and what the functions make are bounded (bounds.go).
 func (r *Renderer) Render(d Data) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(4096)
-	if err := r.tmpl.Execute(&buf, d); err != nil {
-		return nil, fmt.Errorf("template %s: %w", r.name, err)
-	}
-	return buf.Bytes(), nil
+	return r.execute(d)
 }
 
 var funcs = template.FuncMap{
@@ -131,7 +137,15 @@ var funcs = template.FuncMap{
 	"nginxQuote":         nginxQuote,
 	"haproxyQuote":       haproxyQuote,
 	"wildcardHost":       wildcardHost,
-	"haproxyPort":        haproxyPort,
+	"haproxyMaps":        haproxyMaps,
+	"haproxyCrtList":     crtListEntries,
+	"defaultSite":        defaultSite,
+	"nginxBalance":       nginxBalance,
+	"nginxRoot":          nginxRoot,
+	"haproxyBalance":     haproxyBalance,
+	"haproxyReuse":       haproxyReuse,
+	"haproxyRoot":        haproxyRoot,
+	"haproxyRootRule":    haproxyRootRule,
 }
 
 // nginxNameHashSizes returns server_names_hash_bucket_size and server_names_hash_max_size large
@@ -170,6 +184,9 @@ func nginxStickyVars(sites []routing.Site) map[string]string {
 		for _, r := range s.Routes {
 			if r.Backend.Sticky != "" {
 				cookies = append(cookies, r.Backend.Sticky)
+			}
+			if c := r.Backend.Balance.Cookie; c != "" { // loadbalance "hash $cookie_NAME": the same variable
+				cookies = append(cookies, c)
 			}
 		}
 	}

@@ -86,6 +86,7 @@ func (p proxyCase) renderWith(t testing.TB, r *Renderer, ws []discovery.Workload
 func (p proxyCase) options(sc scenario) Options {
 	o := p.render
 	o.TrustDownstreamProxy = sc.trustDownstreamProxy
+	o.DefaultRoot, o.ServerTokensOff = sc.defaultRoot, sc.serverTokensOff
 	return o
 }
 
@@ -93,6 +94,7 @@ func (p proxyCase) options(sc scenario) Options {
 // with the test certificates under root (goldenRoot for the goldens).
 func (p proxyCase) scenarioData(sc scenario, ws []discovery.Workload, root string) Data {
 	ro, o := p.routing, p.options(sc)
+	ro.DefaultHost = sc.defaultHost
 	if sc.tls != nil {
 		store := newTestStore(root, sc.tls)
 		ro.TLS = sc.tls.routingOptions(store)
@@ -132,7 +134,7 @@ func compareGolden(t *testing.T, golden string, got []byte) {
 
 // stageGolden copies a golden config (and its crt-list, if any) into a directory where what it
 // names under goldenRoot exists: the test certificates in certs/, the crt-list beside it.
-func stageGolden(t *testing.T, golden, crtList string) string {
+func stageGolden(t *testing.T, golden, crtList string, maps []File) string {
 	t.Helper()
 	dir := t.TempDir()
 	certs, err := filepath.Abs(testCertsDir)
@@ -156,7 +158,26 @@ func stageGolden(t *testing.T, golden, crtList string) string {
 	if crtList != "" {
 		stage(crtList, filepath.Join(dir, "haproxy.crt-list"))
 	}
+	for _, m := range maps {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(m.Path)), m.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return staged
+}
+
+// haproxyMapFiles are the map files an HAProxy scenario with HTTPS reads (their entries are in
+// the golden config, as comments).
+func haproxyMapFiles(t *testing.T, proxy string, sc scenario, d Data) []File {
+	t.Helper()
+	if proxy != "haproxy" || sc.tls == nil {
+		return nil
+	}
+	files, err := HAProxyTLSFiles(d.Sites, d.CrtList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files[1:]
 }
 
 // haproxyCheckNoCerts accepts the one warning of an HTTPS bind without any certificate (its
@@ -199,7 +220,7 @@ func TestGolden(t *testing.T) {
 							check = haproxyCheckNoCerts
 						}
 					}
-					if err := check(context.Background(), stageGolden(t, golden, crtList)); err != nil {
+					if err := check(context.Background(), stageGolden(t, golden, crtList, haproxyMapFiles(t, p.name, sc, d))); err != nil {
 						t.Errorf("%s rejects %s: %v", p.binary, golden, err)
 					}
 				})
@@ -428,9 +449,7 @@ func TestLongestNamesAccepted(t *testing.T) {
 				t.Fatalf("want 3 sites served over HTTPS and no problems, got %d sites, problems %v", len(d.Sites), d.Problems)
 			}
 			file := filepath.Join(dir, "longest"+p.ext)
-			if err := os.WriteFile(d.CrtList, CrtList(d.Sites), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			writeTLSFiles(t, d.Sites, d.CrtList)
 			if err := os.WriteFile(file, renderData(t, r, d), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -473,6 +492,20 @@ func TestNginxStickyVars(t *testing.T) {
 		}
 		if got[a] != stickyVar(a, 0) || got[b] != stickyVar(b, 1) {
 			t.Errorf("the first cookie in sorted order keeps its hash, the next hashes again: got %v", got)
+		}
+	}
+}
+
+// writeTLSFiles writes the crt-list and the maps an HAProxy config with HTTPS reads.
+func writeTLSFiles(t *testing.T, sites []routing.Site, crtList string) {
+	t.Helper()
+	files, err := HAProxyTLSFiles(sites, crtList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if err := os.WriteFile(f.Path, f.Data, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

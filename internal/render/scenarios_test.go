@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
+	"github.com/vhost-gen/vhost-gen/internal/routing"
 )
 
 // scenario is one state of the world whose rendered config is kept as a golden file.
@@ -15,6 +16,11 @@ type scenario struct {
 	trustDownstreamProxy bool
 	// tls, when set, serves HTTPS too, with the test certificates (tls_test.go).
 	tls *tlsScenario
+	// defaultHost, defaultRoot and serverTokensOff are DEFAULT_HOST, DEFAULT_ROOT and
+	// SERVER_TOKENS=off.
+	defaultHost     string
+	defaultRoot     routing.DefaultRoot
+	serverTokensOff bool
 }
 
 func ctr(name, ip string, labels map[string]string, ports ...int) discovery.Workload {
@@ -184,7 +190,8 @@ var scenarios = []scenario{
 		ctr("own-path", "10.0.4.7", with(host("noredirect.example.com"), "HTTPS_METHOD", "noredirect", "VIRTUAL_PATH", "/.well-known/acme-challenge/")),
 	}},
 	// A default certificate, trusted by one site only: the others without a certificate are
-	// served over HTTP, and their names get the default certificate and 503 over HTTPS.
+	// served over HTTP, and their names refused at the handshake over HTTPS (nginx, as
+	// nginx-proxy) or given the default certificate and 503 (HAProxy).
 	{name: "tls-default-cert", tls: &tlsScenario{defaultCert: true}, workloads: []discovery.Workload{
 		ctr("own", "10.0.4.2", host("own.example.com")),
 		ctr("trusting", "10.0.4.3", with(host("trusting.example.net"), "com.github.nginx-proxy.nginx-proxy.trust-default-cert", "true")),
@@ -204,7 +211,63 @@ var scenarios = []scenario{
 		ctr("shop", "10.0.4.2", host("shop.example.com")),
 		ctr("blog", "10.0.4.3", with(host("blog.example.com"), "HTTPS_METHOD", "nohttp")),
 	}},
+	// nginx-proxy's loadbalance and keepalive labels: every accepted form (with and without ';',
+	// in any spacing), a backend whose first workload sets none (the next one's applies), a
+	// conflicting workload left out, values that are never passed on (warnings: round robin and
+	// the default keepalive), and a loadbalance beside VIRTUAL_STICKY (ignored).
+	{name: "upstream-tuning", workloads: []discovery.Workload{
+		ctr("lc-0", "10.0.5.2", host("lc.example.com")),
+		ctr("lc-1", "10.0.5.3", with(host("lc.example.com"), lbLabel, "least_conn;", kaLabel, "32")),
+		ctr("lc-2", "10.0.5.4", with(host("lc.example.com"), lbLabel, " least_conn ", kaLabel, "32")),
+		ctr("lc-3", "10.0.5.5", with(host("lc.example.com"), lbLabel, "ip_hash;")),
+		ctr("ip", "10.0.5.6", with(host("ip.example.com"), lbLabel, "ip_hash")),
+		ctr("addr", "10.0.5.7", with(host("addr.example.com"), lbLabel, "hash $remote_addr consistent;")),
+		ctr("addr-plain", "10.0.5.8", with(host("addr.example.com"), lbLabel, "hash $remote_addr;", "VIRTUAL_PATH", "/plain/")),
+		ctr("cookie", "10.0.5.9", with(host("cookie.example.com"), lbLabel, "hash  $cookie_SESSION   consistent ;")),
+		ctr("cookie-cart", "10.0.5.10", with(host("cookie.example.com"), lbLabel, "hash $cookie_cart", "VIRTUAL_PATH", "/cart/")),
+		ctr("rand", "10.0.5.11", with(host("rand.example.com"), lbLabel, "random;", kaLabel, "auto")),
+		ctr("rand2", "10.0.5.12", with(host("rand2.example.com"), lbLabel, "random two least_conn;", kaLabel, "disabled")),
+		ctr("rr", "10.0.5.13", with(host("rr.example.com"), lbLabel, "round_robin", kaLabel, "8")),
+		ctr("bad", "10.0.5.14", with(host("bad.example.com"), lbLabel, "least_conn; include /etc/passwd", kaLabel, "lots")),
+		ctr("sticky", "10.0.5.15", with(host("sticky.example.com"), "VIRTUAL_STICKY", "SESSION", lbLabel, "least_conn")),
+	}},
+	// DEFAULT_HOST names a site with a root and a path: unknown hosts get it; DEFAULT_ROOT=418 on a
+	// site with paths only; SERVER_TOKENS=off.
+	{name: "default-host", defaultHost: "www.example.com", defaultRoot: routing.DefaultRoot{Status: 418}, serverTokensOff: true,
+		workloads: []discovery.Workload{
+			ctr("www", "10.0.6.2", host("www.example.com")),
+			ctr("www-api", "10.0.6.3", with(host("www.example.com"), "VIRTUAL_PATH", "/api/")),
+			ctr("docs", "10.0.6.4", with(host("docs.example.com"), "VIRTUAL_PATH", "/v1/")),
+		}},
+	// DEFAULT_HOST names a site with paths only, and DEFAULT_ROOT redirects: unknown hosts get its
+	// paths, and its "/" redirects, as on its own host.
+	{name: "default-root-redirect", defaultHost: "paths.example.com",
+		defaultRoot: routing.DefaultRoot{Status: 308, URL: "https://www.example.com/start?from=root&x=%2F"},
+		workloads: []discovery.Workload{
+			ctr("paths", "10.0.6.2", with(host("paths.example.com"), "VIRTUAL_PATH", "/app/")),
+			ctr("other", "10.0.6.3", host("other.example.com")),
+		}},
+	// DEFAULT_ROOT=none: no answer of vhost-gen's own for "/" on a paths-only site; DEFAULT_HOST
+	// names no site (a warning; unknown hosts get 503).
+	{name: "default-root-none", defaultHost: "missing.example.com", defaultRoot: routing.DefaultRoot{None: true},
+		workloads: []discovery.Workload{
+			ctr("paths", "10.0.6.2", with(host("paths.example.com"), "VIRTUAL_PATH", "/app/")),
+		}},
+	// HTTPS with DEFAULT_HOST: its site (a certificate, redirected) answers unknown names on both
+	// ports (nginx: with its own certificate; HAProxy: names with no certificate get the default
+	// one); DEFAULT_ROOT=444 closes the connection.
+	{name: "tls-default-host", tls: &tlsScenario{defaultCert: true}, defaultHost: "www.example.com", defaultRoot: routing.DefaultRoot{Status: 444},
+		workloads: []discovery.Workload{
+			ctr("www", "10.0.4.2", with(host("www.example.com"), "HSTS", "max-age=600")),
+			ctr("docs", "10.0.4.3", with(host("docs.example.com"), "VIRTUAL_PATH", "/v1/", "HTTPS_METHOD", "noredirect")),
+		}},
 }
+
+// The loadbalance and keepalive labels.
+const (
+	lbLabel = "com.github.nginx-proxy.nginx-proxy.loadbalance"
+	kaLabel = "com.github.nginx-proxy.nginx-proxy.keepalive"
+)
 
 // longestHost is a host name of 253 characters, the most DNS allows: labels of 63 characters
 // made of c, the last one shorter.

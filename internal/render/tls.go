@@ -102,18 +102,6 @@ func haproxyQuote(s string) (string, error) {
 // the request's host, which must be checked first, rather than the site's.
 func wildcardHost(host string) bool { return hostKind(host) != exactHost }
 
-// haproxyPort is the condition on the port of a site's rules, for a site served (or redirected)
-// on HTTP and on HTTPS as given: none when on both ports (or on none: it has no rules).
-func haproxyPort(http, https bool) string {
-	switch {
-	case http && !https:
-		return " !{ ssl_fc }"
-	case https && !http:
-		return " { ssl_fc }"
-	}
-	return ""
-}
-
 // crtListPathOK reports whether a certificate's file name can be written in a crt-list line,
 // which HAProxy splits at white space and whose '[' opens the options: no quoting exists.
 func crtListPathOK(p string) bool {
@@ -137,6 +125,22 @@ func CrtList(sites []routing.Site) []byte {
 	var buf bytes.Buffer
 	buf.WriteString("# Written by vhost-gen with the config that binds it: each site served over HTTPS, its\n" +
 		"# certificate and SSL policy.\n")
+	for _, l := range crtListLines(sites) {
+		buf.WriteString(l + "\n")
+	}
+	return buf.Bytes()
+}
+
+// crtListEntries are the crt-list's lines that HAProxy loads (CrtList without its comments): the
+// template writes them in the config too, so that a site's first certificate is a diff that the
+// runtime API can apply (add ssl crt-list).
+func crtListEntries(sites []routing.Site) []string {
+	return slices.DeleteFunc(crtListLines(sites), func(l string) bool { return strings.HasPrefix(l, "#") })
+}
+
+// crtListLines are CrtList's lines after its header.
+func crtListLines(sites []routing.Site) []string {
+	var lines []string
 	sorted := slices.Clone(sites)
 	slices.SortFunc(sorted, func(a, b routing.Site) int { return strings.Compare(a.Host, b.Host) })
 	for _, s := range sorted {
@@ -145,12 +149,12 @@ func CrtList(sites []routing.Site) []byte {
 		}
 		pem := s.TLS.Cert.PEMFile
 		if !crtListPathOK(pem) {
-			fmt.Fprintf(&buf, "# %s: left out, its certificate %s has no PEM file that a crt-list can name\n", comment(s.Host), comment(s.TLS.Cert.Name))
+			lines = append(lines, fmt.Sprintf("# %s: left out, its certificate %s has no PEM file that a crt-list can name", comment(s.Host), comment(s.TLS.Cert.Name)))
 			continue
 		}
 		p, err := sslPolicy(s.TLS.Policy)
 		if err != nil {
-			fmt.Fprintf(&buf, "# %s: left out, %s\n", comment(s.Host), comment(err.Error()))
+			lines = append(lines, fmt.Sprintf("# %s: left out, %s", comment(s.Host), comment(err.Error())))
 			continue
 		}
 		opts := "ssl-min-ver " + p.MinVer
@@ -162,7 +166,7 @@ func CrtList(sites []routing.Site) []byte {
 		if hostKind(s.Host) == trailingStar {
 			filter = ""
 		}
-		fmt.Fprintf(&buf, "%s [%s]%s\n", pem, opts, filter)
+		lines = append(lines, fmt.Sprintf("%s [%s]%s", pem, opts, filter))
 	}
-	return buf.Bytes()
+	return lines
 }

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -35,10 +36,13 @@ func ParseAddressMode(v string) (AddressMode, error) {
 // ingress is Swarm's routing-mesh network: never a route to a task.
 const ingress = "ingress"
 
-// target is where one workload is reached.
+// target is where one workload is reached, and by which address rule (a Via* value, and what
+// it found).
 type target struct {
-	ip   string
-	port int
+	ip     string
+	port   int
+	via    string
+	detail string
 }
 
 func (t target) String() string { return net.JoinHostPort(t.ip, strconv.Itoa(t.port)) }
@@ -84,17 +88,26 @@ func chooseAddress(w *discovery.Workload, s *Settings, port int, mode AddressMod
 			if n.IP == "" {
 				return target{}, &addressError{SettingNetwork, "no IPv4 address on this network"}
 			}
-			return target{n.IP, port}, nil
+			return target{n.IP, port, ViaNetworkSetting, "network " + n.Name}, nil
 		}
 		// Rule 2: the first network shared with the proxy, by name; never ingress.
 		var shared *discovery.Network
+		var all []string
 		for i, n := range w.Networks {
-			if n.Name != ingress && n.IP != "" && slices.Contains(proxyNets, n.Name) && (shared == nil || n.Name < shared.Name) {
-				shared = &w.Networks[i]
+			if n.Name != ingress && n.IP != "" && slices.Contains(proxyNets, n.Name) {
+				all = append(all, n.Name)
+				if shared == nil || n.Name < shared.Name {
+					shared = &w.Networks[i]
+				}
 			}
 		}
 		if shared != nil {
-			return target{shared.IP, port}, nil
+			detail := "network " + shared.Name
+			if len(all) > 1 {
+				slices.Sort(all)
+				detail += " (the first by name of the proxy's networks it is on: " + strings.Join(all, ", ") + ")"
+			}
+			return target{shared.IP, port, ViaSharedNetwork, detail}, nil
 		}
 		if mode == ModeNetwork {
 			return target{}, &addressError{"", noSharedNetwork(w, proxyNets)}
@@ -105,7 +118,7 @@ func chooseAddress(w *discovery.Workload, s *Settings, port int, mode AddressMod
 		if w.NodeAddress == "" {
 			return target{}, &addressError{"", "host networking, but the node's address is unknown"}
 		}
-		return target{w.NodeAddress, port}, nil
+		return target{w.NodeAddress, port, ViaHostNetwork, "the node's address " + w.NodeAddress + " (network mode host)"}, nil
 	}
 	// Rule 4: a port published on the host.
 	if t, ok := published(w, port); ok {
@@ -127,13 +140,15 @@ func published(w *discovery.Workload, port int) (target, bool) {
 			continue
 		}
 		ip := p.HostIP
+		detail := fmt.Sprintf("port %d/tcp published on %s", port, net.JoinHostPort(cmp.Or(p.HostIP, "0.0.0.0"), strconv.Itoa(p.HostPort)))
 		if ip == "" || ip == "0.0.0.0" || ip == "::" {
 			ip = w.NodeAddress
+			detail += ", reached at the node's address"
 		}
 		if ip == "" {
 			continue
 		}
-		t := target{ip, p.HostPort}
+		t := target{ip, p.HostPort, ViaPublishedPort, detail}
 		if !strings.Contains(ip, ":") {
 			return t, true
 		}

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -51,5 +52,5 @@ func sourceAddress(w *discovery.Workload) (target, *addressError) {
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	n, _ := strconv.Atoi(port)
-	return target{host, n}, nil
+	return target{host, n, ViaSource, "the address " + cmp.Or(w.Source, "the source") + " gave"}, nil
 }

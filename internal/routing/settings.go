@@ -36,16 +36,24 @@ type Settings struct {
 	Sticky  string
 	TCPPort int // 0: no TCP service
 	TLS     TLSSettings
+	// Balance and Keepalive are nginx-proxy's loadbalance and keepalive labels (balance.go);
+	// zero when not set.
+	Balance   Balance
+	Keepalive string
 }
 
 // ParseSettings reads and validates a workload's settings. routed is false when the workload does
 // not ask for routing (neither VIRTUAL_HOST nor VIRTUAL_TCP_PORT). Every invalid value is one
-// problem.
+// problem; those of the loadbalance and keepalive labels are warnings (the workload is routed
+// without them).
 func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, routed bool) {
 	hosts, from, hasHost := w.Setting(SettingHost)
 	_, _, hasTCP := w.Setting(SettingTCPPort)
 	if !hasHost && !hasTCP {
 		return s, nil, false
+	}
+	if problems := checkBounds(w); len(problems) > 0 { // bounds.go: before any value is parsed
+		return s, problems, true
 	}
 	bad := func(setting string, from discovery.Origin, value string, err error) {
 		problems = append(problems, newProblem(w, setting, from, value, err.Error()))
@@ -79,6 +87,7 @@ func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, route
 		}
 	}
 	s.TLS = parseTLS(w, bad)
+	problems = append(problems, parseUpstream(w, &s)...) // warnings only
 	return s, problems, true
 }
 

@@ -28,6 +28,9 @@ type Table struct {
 	Workloads []discovery.Workload `json:"-"`
 	// ACME are the certificates the workloads ask the ACME client for.
 	ACME []ACMERequest `json:"acme,omitempty"`
+	// Excluded are the workloads left out of a route they asked for, and why, sorted by
+	// workload; each also has a problem (but for the same address, which has none).
+	Excluded []Exclusion `json:"excluded,omitempty"`
 }
 
 // Site is one host name.
@@ -36,6 +39,8 @@ type Site struct {
 	Routes []Route `json:"routes"`
 	// TLS is how the site is served over HTTPS; nil when the gateway serves HTTP only.
 	TLS *SiteTLS `json:"tls,omitempty"`
+	// Default: DEFAULT_HOST names this site, which answers the hosts no site claims (defaults.go).
+	Default bool `json:"default,omitempty"`
 }
 
 // Route is one path prefix of a site.
@@ -60,6 +65,10 @@ type Backend struct {
 	Proto   string   `json:"proto"`
 	Sticky  string   `json:"sticky,omitempty"`
 	Servers []Server `json:"servers"`
+	// Balance and Keepalive are nginx-proxy's loadbalance and keepalive labels, as the first
+	// workload that set them wrote them (balance.go); zero when none did.
+	Balance   Balance `json:"balance,omitzero"`
+	Keepalive string  `json:"keepalive,omitempty"`
 }
 
 // Server is one workload's address in a backend.
@@ -72,6 +81,10 @@ type Server struct {
 	Weight     int    `json:"weight"`
 	Workload   string `json:"workload"`
 	WorkloadID string `json:"workloadID"`
+	// Via is the address rule that chose the address (a Via* value); ViaDetail what it found
+	// ("network frontend", "port 80/tcp published on 0.0.0.0:8080, reached at the node's address").
+	Via       string `json:"via,omitempty"`
+	ViaDetail string `json:"viaDetail,omitempty"`
 }
 
 // Options are the operator's choices that shape the table.
@@ -102,6 +115,8 @@ type Options struct {
 	// HostAddress is the engine host's address the sources gave workloads (NodeAddress), shown
 	// in the table; routing does not use it.
 	HostAddress HostAddress
+	// DefaultHost is DEFAULT_HOST (ParseDefaultHost): its site answers the hosts no site claims.
+	DefaultHost string
 }
 
 // HostAddress is the engine host's address for published ports and host networking, and where
@@ -128,17 +143,22 @@ func Build(workloads []discovery.Workload, opt Options) Table {
 	}
 	t.ProxyNetworks, t.HostAddress = proxyNets, opt.HostAddress
 	opt.ProxyNetworkMode = proxyNetworkMode(ws, opt)
-	b := &builder{routes: map[routeKey]*Route{}, tcp: map[int][]tcpClaim{}, siteTLS: map[string]TLSSettings{}}
+	b := &builder{routes: map[routeKey]*Route{}, tcp: map[int][]tcpClaim{}, siteTLS: map[string]TLSSettings{},
+		workloads: map[string]*discovery.Workload{}}
 	for i := range ws {
+		b.workloads[ws[i].ID] = &ws[i]
 		t.Problems = append(t.Problems, place(&ws[i], opt, proxyNets, b)...)
 	}
-	t.Sites = assemble(b.routes)
+	t.Sites = b.assemble()
 	var tcpProblems []Problem
-	t.TCP, tcpProblems = assembleTCP(b.tcp)
+	t.TCP, tcpProblems = b.assembleTCP()
 	t.Problems = append(t.Problems, tcpProblems...)
+	slices.SortFunc(b.excluded, compareExclusions)
+	t.Excluded = b.excluded
 	if opt.TLS != nil {
 		t.Problems = append(t.Problems, b.decideTLS(&t, opt.TLS)...)
 	}
+	t.Problems = append(t.Problems, markDefault(t.Sites, opt.DefaultHost)...)
 	slices.SortFunc(t.Problems, compareProblems)
 	return t
 }
@@ -150,6 +170,12 @@ type builder struct {
 	// siteTLS are each host's HTTPS settings: the first workload's (by name), as nginx-proxy.
 	siteTLS map[string]TLSSettings
 	acme    []acmeClaim
+	// excluded are the workloads left out of routes they asked for; workloads are the
+	// workloads by ID.
+	excluded  []Exclusion
+	workloads map[string]*discovery.Workload
+	// tuning is who set each route's loadbalance and keepalive (balance.go).
+	tuning map[routeKey]tuningClaim
 }
 
 // decideTLS sets each site's HTTPS decisions and the table's certificate requests; the problems
@@ -192,23 +218,36 @@ type routeKey struct{ host, path string }
 // place adds one workload's server to the routes it asks for, or returns why it cannot.
 func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) []Problem {
 	if w.Problem != "" {
-		return []Problem{newProblem(w, "", "", "", w.Problem)}
+		s, _, _ := ParseSettings(w)
+		problems := []Problem{newProblem(w, "", "", "", w.Problem)}
+		b.exclude(w, &s, ExcludedProblem, problems)
+		return problems
 	}
 	s, problems, routed := ParseSettings(w)
-	if !routed || len(problems) > 0 {
+	if !routed {
+		return problems
+	}
+	if hasErrors(problems) { // a warning (balance.go) leaves the workload routed
+		b.exclude(w, &s, ExcludedProblem, problems)
 		return problems
 	}
 	if s.TCPPort != 0 {
 		value, from, _ := w.Setting(SettingTCPPort)
+		var p []Problem
 		if !opt.TCP {
-			return []Problem{newProblem(w, SettingTCPPort, from, value, "TCP services need --proxy haproxy (nginx's template serves HTTP only)")}
+			p = []Problem{newProblem(w, SettingTCPPort, from, value, "TCP services need --proxy haproxy (nginx's template serves HTTP only)")}
+		} else if what, ok := opt.ReservedPorts[s.TCPPort]; ok {
+			p = []Problem{newProblem(w, SettingTCPPort, from, value, fmt.Sprintf("port %d is the proxy's %s port", s.TCPPort, what))}
 		}
-		if what, ok := opt.ReservedPorts[s.TCPPort]; ok {
-			return []Problem{newProblem(w, SettingTCPPort, from, value, fmt.Sprintf("port %d is the proxy's %s port", s.TCPPort, what))}
+		if p != nil {
+			b.exclude(w, &s, ExcludedProblem, p)
+			return p
 		}
 	}
 	if !opt.IncludeUnhealthy && (w.Health == discovery.HealthStarting || w.Health == discovery.HealthUnhealthy) {
-		return []Problem{newProblem(w, "", "", "", fmt.Sprintf("health is %s: left out until healthy (--include-unhealthy routes it anyway)", w.Health))}
+		p := []Problem{newProblem(w, "", "", "", fmt.Sprintf("health is %s: left out until healthy (--include-unhealthy routes it anyway)", w.Health))}
+		b.exclude(w, &s, ExcludedHealth, p)
+		return p
 	}
 	var tg target
 	var aerr *addressError
@@ -229,9 +268,12 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) [
 		if aerr.setting != "" {
 			value, from, _ = w.Setting(aerr.setting)
 		}
-		return []Problem{newProblem(w, aerr.setting, from, value, aerr.reason)}
+		p := []Problem{newProblem(w, aerr.setting, from, value, aerr.reason)}
+		b.exclude(w, &s, ExcludedAddress, p)
+		return p
 	}
-	srv := Server{Address: tg.String(), IP: tg.ip, Port: tg.port, Weight: s.Weight, Workload: w.Name, WorkloadID: w.ID}
+	srv := Server{Address: tg.String(), IP: tg.ip, Port: tg.port, Weight: s.Weight, Workload: w.Name, WorkloadID: w.ID,
+		Via: tg.via, ViaDetail: tg.detail}
 	if s.TCPPort != 0 {
 		b.tcp[s.TCPPort] = append(b.tcp[s.TCPPort], tcpClaim{w: w, server: srv})
 	}
@@ -241,11 +283,15 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) [
 		if r == nil {
 			r = &Route{Path: s.Path, Dest: s.Dest, Backend: Backend{Proto: s.Proto, Sticky: s.Sticky}}
 			b.routes[k] = r
-		} else if c := conflict(r, &s); c != "" {
-			problems = append(problems, newProblem(w, "", "", "", fmt.Sprintf("left out of %s%s: %s", host, s.Path, c)))
+		} else if c, holder := b.conflict(k, r, &s); c != "" {
+			p := newProblem(w, "", "", "", fmt.Sprintf("left out of %s%s: %s", host, s.Path, c))
+			problems = append(problems, p)
+			b.excluded = append(b.excluded, Exclusion{Source: w.Source, Workload: w.Name, WorkloadID: w.ID, Host: host, Path: s.Path,
+				Why: ExcludedConflict, Reason: c + " (" + holder + " came first)", Holder: holder})
 			continue
 		}
 		r.Backend.Servers = append(r.Backend.Servers, srv)
+		b.adoptTuning(k, r, &s, w)
 		if _, ok := b.siteTLS[host]; !ok {
 			b.siteTLS[host] = s.TLS
 		}
@@ -263,7 +309,8 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) [
 }
 
 // assemble sorts routes into sites, sorts their servers and names their backends.
-func assemble(routes map[routeKey]*Route) []Site {
+func (b *builder) assemble() []Site {
+	routes := b.routes
 	keys := slices.SortedFunc(maps.Keys(routes), func(a, b routeKey) int {
 		return cmp.Or(cmp.Compare(a.host, b.host), cmp.Compare(a.path, b.path))
 	})
@@ -271,7 +318,13 @@ func assemble(routes map[routeKey]*Route) []Site {
 	names := map[string]bool{}
 	for _, k := range keys {
 		r := routes[k]
-		r.Backend.Servers = sortServers(r.Backend.Servers)
+		var dropped [][2]Server
+		r.Backend.Servers, dropped = dedupServers(r.Backend.Servers)
+		for _, d := range dropped {
+			e := sameAddress(b.workloads[d[0].WorkloadID], d[0], d[1])
+			e.Host, e.Path = k.host, k.path
+			b.excluded = append(b.excluded, e)
+		}
 		nameServers(r.Backend.Servers)
 		r.Backend.Name = backendName(k.host, k.path, names)
 		if n := len(sites); n == 0 || sites[n-1].Host != k.host {
@@ -280,6 +333,15 @@ func assemble(routes map[routeKey]*Route) []Site {
 		sites[len(sites)-1].Routes = append(sites[len(sites)-1].Routes, *r)
 	}
 	return sites
+}
+
+// conflict says why a workload's settings cannot join an existing route's backend, and which
+// workload set the route's value it differs from.
+func (b *builder) conflict(k routeKey, r *Route, s *Settings) (reason, holder string) {
+	if c := conflict(r, s); c != "" {
+		return c, r.Backend.Servers[0].Workload // the first placed set the route's settings
+	}
+	return b.tuningConflict(k, r, s)
 }
 
 // conflict says why a workload's settings cannot join an existing route's backend.
@@ -293,14 +355,6 @@ func conflict(r *Route, s *Settings) string {
 		return fmt.Sprintf("VIRTUAL_STICKY %q differs from the other servers' %q", s.Sticky, r.Backend.Sticky)
 	}
 	return ""
-}
-
-// sortServers sorts by address and drops a second server at the same address.
-func sortServers(ss []Server) []Server {
-	slices.SortFunc(ss, func(a, b Server) int {
-		return cmp.Or(cmp.Compare(a.IP, b.IP), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Workload, b.Workload), cmp.Compare(a.WorkloadID, b.WorkloadID))
-	})
-	return slices.CompactFunc(ss, func(a, b Server) bool { return a.Address == b.Address })
 }
 
 // backendName is readable (the host, then the path) and unique: a short hash is added only when

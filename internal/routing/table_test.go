@@ -62,9 +62,12 @@ func TestBuildReplicasMerge(t *testing.T) {
 	}
 	r := route(t, tab, "a.com", "/")
 	want := []Server{
-		{Name: "web.1", Address: "10.0.0.1:80", IP: "10.0.0.1", Port: 80, Weight: 5, Workload: "web.1", WorkloadID: "id-web.1"},
-		{Name: "web.2", Address: "10.0.0.2:80", IP: "10.0.0.2", Port: 80, Weight: 1, Workload: "web.2", WorkloadID: "id-web.2"},
-		{Name: "web.3", Address: "10.0.0.3:80", IP: "10.0.0.3", Port: 80, Weight: 1, Workload: "web.3", WorkloadID: "id-web.3"},
+		{Name: "web.1", Address: "10.0.0.1:80", IP: "10.0.0.1", Port: 80, Weight: 5, Workload: "web.1", WorkloadID: "id-web.1",
+			Via: ViaSharedNetwork, ViaDetail: "network proxy"},
+		{Name: "web.2", Address: "10.0.0.2:80", IP: "10.0.0.2", Port: 80, Weight: 1, Workload: "web.2", WorkloadID: "id-web.2",
+			Via: ViaSharedNetwork, ViaDetail: "network proxy"},
+		{Name: "web.3", Address: "10.0.0.3:80", IP: "10.0.0.3", Port: 80, Weight: 1, Workload: "web.3", WorkloadID: "id-web.3",
+			Via: ViaSharedNetwork, ViaDetail: "network proxy"},
 	}
 	if !reflect.DeepEqual(r.Backend.Servers, want) {
 		t.Errorf("servers %+v\nwant %+v", r.Backend.Servers, want)

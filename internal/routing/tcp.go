@@ -20,7 +20,8 @@ type tcpClaim struct {
 // assembleTCP makes one TCP service per port. Replicas (one Service) share the port; of two rival
 // services the one created first keeps it, so a newcomer can never take a port from a running
 // service, and the later one gets a problem.
-func assembleTCP(claims map[int][]tcpClaim) ([]TCPService, []Problem) {
+func (b *builder) assembleTCP() ([]TCPService, []Problem) {
+	claims := b.tcp
 	services := []TCPService{}
 	var problems []Problem
 	for _, port := range slices.Sorted(maps.Keys(claims)) {
@@ -47,10 +48,18 @@ func assembleTCP(claims map[int][]tcpClaim) ([]TCPService, []Problem) {
 				continue
 			}
 			value, from, _ := c.w.Setting(SettingTCPPort)
-			problems = append(problems, newProblem(c.w, SettingTCPPort, from, value,
-				fmt.Sprintf("port %d is already served by %s, which came first; left out of the TCP service", port, describe(owner))))
+			reason := fmt.Sprintf("port %d is already served by %s, which came first; left out of the TCP service", port, describe(owner))
+			problems = append(problems, newProblem(c.w, SettingTCPPort, from, value, reason))
+			b.excluded = append(b.excluded, Exclusion{Source: c.w.Source, Workload: c.w.Name, WorkloadID: c.w.ID, Port: port,
+				Why: ExcludedConflict, Reason: reason, Holder: owner.w.Name})
 		}
-		ts.Backend.Servers = sortServers(ts.Backend.Servers)
+		var dropped [][2]Server
+		ts.Backend.Servers, dropped = dedupServers(ts.Backend.Servers)
+		for _, d := range dropped {
+			e := sameAddress(b.workloads[d[0].WorkloadID], d[0], d[1])
+			e.Port = port
+			b.excluded = append(b.excluded, e)
+		}
 		nameServers(ts.Backend.Servers)
 		services = append(services, ts)
 	}

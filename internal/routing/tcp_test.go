@@ -52,11 +52,14 @@ func TestTCPReplicasShareOnePort(t *testing.T) {
 	}
 	want := []TCPService{
 		{Port: 5432, Service: "shop_db", Backend: Backend{Name: "tcp:5432", Proto: "tcp", Servers: []Server{
-			{Name: "db-1", Address: "10.0.0.2:5432", IP: "10.0.0.2", Port: 5432, Weight: 1, Workload: "db-1", WorkloadID: "id-db-1"},
-			{Name: "db-2", Address: "10.0.0.3:5432", IP: "10.0.0.3", Port: 5432, Weight: 1, Workload: "db-2", WorkloadID: "id-db-2"},
+			{Name: "db-1", Address: "10.0.0.2:5432", IP: "10.0.0.2", Port: 5432, Weight: 1, Workload: "db-1", WorkloadID: "id-db-1",
+				Via: ViaSharedNetwork, ViaDetail: "network proxy"},
+			{Name: "db-2", Address: "10.0.0.3:5432", IP: "10.0.0.3", Port: 5432, Weight: 1, Workload: "db-2", WorkloadID: "id-db-2",
+				Via: ViaSharedNetwork, ViaDetail: "network proxy"},
 		}}},
 		{Port: 6379, Service: "cache", Backend: Backend{Name: "tcp:6379", Proto: "tcp", Servers: []Server{
-			{Name: "cache", Address: "10.0.0.4:6379", IP: "10.0.0.4", Port: 6379, Weight: 3, Workload: "cache", WorkloadID: "id-cache"},
+			{Name: "cache", Address: "10.0.0.4:6379", IP: "10.0.0.4", Port: 6379, Weight: 3, Workload: "cache", WorkloadID: "id-cache",
+				Via: ViaSharedNetwork, ViaDetail: "network proxy"},
 		}}},
 	}
 	if !reflect.DeepEqual(tab.TCP, want) {

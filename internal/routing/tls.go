@@ -138,6 +138,13 @@ func (t *SiteTLS) HTTP() bool {
 // HTTPS reports whether the site is served on the HTTPS port.
 func (t *SiteTLS) HTTPS() bool { return t != nil && t.Cert != nil && t.Method != MethodNoHTTPS }
 
+// RefuseHTTPS reports whether the site wants HTTPS (its method is not nohttps) but has no usable
+// certificate: nginx-proxy's cert_ok false, where the untrusted or absent default certificate is no
+// certificate. nginx-proxy then refuses the TLS handshake for its name (ssl_reject_handshake),
+// even when a default certificate exists. The downgrade never makes nohttps, so the method after
+// it tells the same as the one before.
+func (t *SiteTLS) RefuseHTTPS() bool { return t != nil && t.Cert == nil && t.Method != MethodNoHTTPS }
+
 // Redirect reports whether HTTP requests are redirected to HTTPS: with a certificate, or without
 // one when ENABLE_HTTP_ON_MISSING_CERT=false kept the method (nginx-proxy then redirects to an
 // HTTPS port that refuses the handshake).

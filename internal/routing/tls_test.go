@@ -104,6 +104,45 @@ func TestSiteTLS(t *testing.T) {
 	}
 }
 
+// TestRefuseHTTPS: a site that wants HTTPS without a usable certificate (none of its own, the
+// default absent or untrusted, a missing CERT_NAME) has its name refused at the handshake,
+// whatever its method became; nohttps never, a certificate (the trusted default's too) never.
+func TestRefuseHTTPS(t *testing.T) {
+	tests := []struct {
+		name    string
+		labels  []string
+		certs   fakeCerts
+		trust   bool
+		refused bool
+	}{
+		{"own certificate", []string{"VIRTUAL_HOST=shop.example.com"}, fakeCerts{"shop.example.com": "file"}, false, false},
+		{"trusted default: its certificate", []string{"VIRTUAL_HOST=a.example.net"}, fakeCerts{"default": "file"}, true, false},
+		{"untrusted default", []string{"VIRTUAL_HOST=a.example.net"}, fakeCerts{"default": "file"}, false, true},
+		{"no default", []string{"VIRTUAL_HOST=a.example.net"}, fakeCerts{}, true, true},
+		{"missing CERT_NAME, trusted default", []string{"VIRTUAL_HOST=a.example.net", "CERT_NAME=nope"}, fakeCerts{"default": "file"}, true, true},
+		{"noredirect", []string{"VIRTUAL_HOST=a.example.net", "HTTPS_METHOD=noredirect"}, fakeCerts{}, true, true},
+		{"nohttp", []string{"VIRTUAL_HOST=a.example.net", "HTTPS_METHOD=nohttp"}, fakeCerts{}, true, true},
+		{"redirect kept (HTTP on missing off)", []string{"VIRTUAL_HOST=a.example.net", "ENABLE_HTTP_ON_MISSING_CERT=false"}, fakeCerts{}, true, true},
+		{"nohttps without a certificate", []string{"VIRTUAL_HOST=a.example.net", "HTTPS_METHOD=nohttps"}, fakeCerts{}, true, false},
+		{"nohttps with a certificate", []string{"VIRTUAL_HOST=shop.example.com", "HTTPS_METHOD=nohttps"}, fakeCerts{"shop.example.com": "file"}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tlsOpts(tt.certs)
+			o.TLS.TrustDefaultCert = tt.trust
+			w := wl("w", "10.0.0.2", tt.labels...)
+			host, _, _ := strings.Cut(w.Labels["VIRTUAL_HOST"], ",")
+			s := site(t, Build([]discovery.Workload{w}, o), host)
+			if got := s.TLS.RefuseHTTPS(); got != tt.refused {
+				t.Errorf("RefuseHTTPS() = %v, want %v (%+v)", got, tt.refused, s.TLS)
+			}
+			if s.TLS.RefuseHTTPS() && s.TLS.HTTPS() {
+				t.Errorf("both served and refused over HTTPS: %+v", s.TLS)
+			}
+		})
+	}
+}
+
 func TestTLSSettingsRejected(t *testing.T) {
 	for _, bad := range []string{
 		"CERT_NAME=../../etc/passwd", "CERT_NAME=a b", "HTTPS_METHOD=sometimes", `HSTS=max-age=1"; evil`, "HSTS=max-age=1; $x",
@@ -157,7 +196,7 @@ func TestACMERequests(t *testing.T) {
 // TestTLSOff: without TLS options, no site has TLS decisions and ACME_HOST asks for nothing.
 func TestTLSOff(t *testing.T) {
 	tab := Build([]discovery.Workload{wl("a", "10.0.0.2", "VIRTUAL_HOST=app.example.com", "HTTPS_METHOD=nohttp")}, proxyOpts)
-	if s := site(t, tab, "app.example.com"); s.TLS != nil || !s.TLS.HTTP() || s.TLS.HTTPS() {
+	if s := site(t, tab, "app.example.com"); s.TLS != nil || !s.TLS.HTTP() || s.TLS.HTTPS() || s.TLS.RefuseHTTPS() {
 		t.Errorf("TLS off: %+v", s.TLS)
 	}
 }

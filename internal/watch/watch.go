@@ -12,6 +12,7 @@ import (
 	"github.com/vhost-gen/vhost-gen/internal/admin"
 	"github.com/vhost-gen/vhost-gen/internal/apply"
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
+	"github.com/vhost-gen/vhost-gen/internal/history"
 	"github.com/vhost-gen/vhost-gen/internal/inventory"
 	"github.com/vhost-gen/vhost-gen/internal/quarantine"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
@@ -35,8 +36,15 @@ type Pipeline struct {
 	// AfterApply, if set, hears every apply attempt: the sources' revisions it rendered, the
 	// config in force after it (nil when it failed), and its error.
 	AfterApply func(revisions map[string]int64, applied []byte, err error)
+	// History, if set, keeps the applies that changed the proxy or failed (the dashboard's).
+	History *history.Log
 	// quarantine holds the sites the proxy's check refused.
 	quarantine quarantine.Set
+	// applied is the table of the config last put live: each apply's log line and history
+	// entry say what changed since.
+	applied routing.Table
+	// burst is when the first change not yet applied came (zero: none).
+	burst time.Time
 }
 
 const (
@@ -70,15 +78,18 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				return err
 			}
 		case <-p.Changes:
+			p.changed(time.Now())
 			deb.Change(time.Now())
 			at, _ := deb.Due()
 			timer.Reset(time.Until(at))
 		case u := <-updates:
+			p.State.SourceSeen(u.Source, u.Full, time.Now())
 			changed := inv.Apply(u)
 			if u.Full && !reported[u.Source] {
 				reported[u.Source], changed = true, true
 			}
 			if changed { // also while retrying: a change may be the fix
+				p.changed(time.Now())
 				deb.Change(time.Now())
 				at, _ := deb.Due()
 				timer.Reset(time.Until(at))
@@ -105,7 +116,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
+// changed notes a change for the event-to-apply latency.
+func (p *Pipeline) changed(at time.Time) {
+	if p.burst.IsZero() {
+		p.burst = at
+	}
+}
+
 func (p *Pipeline) applyOnce(ctx context.Context, snap inventory.Snapshot, problems map[string]bool) error {
+	start := time.Now()
 	table := p.quarantine.Filter(p.Build(snap.Workloads))
 	data, err := p.Render(table)
 	var outcome apply.Outcome
@@ -128,32 +147,56 @@ func (p *Pipeline) applyOnce(ctx context.Context, snap inventory.Snapshot, probl
 		}
 		p.AfterApply(snap.Revisions, applied, err)
 	}
+	result := "failed"
 	switch {
 	case data == nil && err != nil:
-		p.Metrics.Applies.WithLabelValues("render_failed").Inc()
+		result = "render_failed"
 	case errors.Is(err, apply.ErrCheck):
-		p.Metrics.Applies.WithLabelValues("check_failed").Inc()
+		result = "check_failed"
 	case errors.Is(err, apply.ErrReload):
-		p.Metrics.Applies.WithLabelValues("reload_failed").Inc()
+		result = "reload_failed"
 	case err != nil:
-		p.Metrics.Applies.WithLabelValues("failed").Inc()
 	case outcome == apply.Unchanged:
-		p.Metrics.Applies.WithLabelValues("unchanged").Inc()
-		p.Metrics.LastApplied.Set(float64(now.Unix()))
-		p.Log.Debug("config unchanged; nothing to apply", "generation", snap.Generation)
+		result = "unchanged"
 	case outcome == apply.Updated:
-		p.Metrics.Applies.WithLabelValues("updated").Inc()
-		p.Metrics.LastApplied.Set(float64(now.Unix()))
-		p.Log.Info("servers updated without a reload (runtime API)", "file", p.Applier.Path, "generation", snap.Generation,
-			"sites", len(table.Sites), "problems", len(table.Problems))
+		result = "updated"
 	default:
-		p.Metrics.Applies.WithLabelValues("applied").Inc()
+		result = "applied"
 		p.Metrics.Reloads.Inc()
-		p.Metrics.LastApplied.Set(float64(now.Unix()))
-		p.Log.Info("config applied", "file", p.Applier.Path, "generation", snap.Generation,
-			"sites", len(table.Sites), "problems", len(table.Problems), "bytes", len(data))
+	}
+	p.Metrics.Applies.WithLabelValues(result).Inc()
+	if err == nil {
+		p.Metrics.MarkApplied(now)
+		if outcome != apply.Unchanged && !p.burst.IsZero() {
+			p.Metrics.EventToApply.Observe(now.Sub(p.burst).Seconds())
+		}
+		p.burst = time.Time{}
+	}
+	p.record(table, snap.Generation, result, err, now, now.Sub(start))
+	if err == nil && outcome == apply.Unchanged {
+		p.Log.Debug("config unchanged; nothing to apply", "generation", snap.Generation)
 	}
 	return err
+}
+
+// record logs an apply that changed the proxy, in one line saying what changed, and keeps it in
+// the history with the failures (which the caller logs).
+func (p *Pipeline) record(table routing.Table, gen uint64, result string, err error, at time.Time, took time.Duration) {
+	if result == "unchanged" {
+		return
+	}
+	e := history.Entry{At: at, Result: result, Duration: took, Generation: gen, Quarantined: p.quarantine.Held()}
+	e.Change = history.Diff(p.applied, table, true)
+	if err != nil {
+		e.Error = err.Error()
+	} else {
+		p.applied = table
+		p.Log.Info("applied: "+e.Change.String(), "how", e.How(), "took", took.Round(time.Microsecond),
+			"file", p.Applier.Path, "generation", gen, "sites", len(table.Sites), "problems", len(table.Problems))
+	}
+	if p.History != nil {
+		p.History.Add(e)
+	}
 }
 
 // isolate runs after the check refused the config: the quarantine finds the sites that make it

@@ -1,15 +1,18 @@
-// Package haproxy applies server-only changes to a running HAProxy through its runtime API, so that
-// scaling a backend up or down needs no reload, and so do renewed certificates. It reads the
-// rendered configs themselves (the one live and the new one), so it works with any template, and
-// it falls back to a reload whenever the two differ in anything but their server lines and the
-// SHA-256 of their certificate comments (certComment).
+// Package haproxy applies changes to a running HAProxy through its runtime API, so that scaling a
+// backend up or down needs no reload, and neither does a certificate, new or renewed. It reads
+// the rendered configs themselves (the one live and the new one), so it works with any template,
+// and it falls back to a reload whenever the two differ in anything but their server lines and
+// the comments that describe the files HAProxy reads at run time (certComment, mapComment,
+// crtListComment), in the ways those files can change through the runtime API.
 package haproxy
 
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // certComment starts the comment a template writes for each certificate it serves, so that a
@@ -17,11 +20,34 @@ import (
 //
 //	# vhost-gen cert "<PEM file>" sha256 <64 hex digits>[ <anything>]
 //
-// with the file's path as a Go string literal (printf "%+q"). Between two configs, a change of the
-// SHA-256 alone is a renewal: the same file, loaded by the same lines, has new content, which the
-// runtime API replaces. Anything else on the line (the path; after the hash, the shipped template's
-// site and SSL policy) stays in the skeleton, so that a change there reloads.
+// with the file's path as a Go string literal (printf "%+q"). Between two configs, a new SHA-256
+// for a file is a renewal, which the runtime API loads; a file not loaded before is a new
+// certificate, which it loads only with a crt-list line that uses it (crtListComment).
 const certComment = "# vhost-gen cert "
+
+// mapComment starts the comment a template writes for each entry of a map file it reads:
+//
+//	# vhost-gen map "<map file>" <key> <value>
+//
+// The runtime API adds, changes and deletes entries to match (add/set/del map).
+const mapComment = "# vhost-gen map "
+
+// crtListComment starts the comment a template writes for each line of a crt-list it binds:
+//
+//	# vhost-gen crt-list "<crt-list file>" <line>
+//
+// A line added is added through the runtime API (add ssl crt-list); one removed reloads.
+const crtListComment = "# vhost-gen crt-list "
+
+// mapLine is one map comment.
+type mapLine struct {
+	path, key, value string
+}
+
+// crtListLine is one crt-list comment.
+type crtListLine struct {
+	list, line string
+}
 
 // certLine is one certificate comment: the PEM file HAProxy loaded, and its SHA-256 then.
 type certLine struct {
@@ -62,8 +88,14 @@ type parsed struct {
 	// defaultServer: the config has a "default-server" line. Servers added through the runtime
 	// API do not take default-server settings (checked on HAProxy 2.6), so none can be added hot.
 	defaultServer bool
-	// certs are the certificate comments, in file order; the skeleton has each without its hash.
-	certs []certLine
+	// certs, maps and crtLists are the comments of their kinds, in file order; the skeleton has
+	// none of them.
+	certs    []certLine
+	maps     []mapLine
+	crtLists []crtListLine
+	// certMasked are the certificate comments without their hashes, sorted: with no crt-list
+	// comments to say what a new one is for, a change here reloads.
+	certMasked []string
 }
 
 var sectionKeywords = map[string]bool{
@@ -114,11 +146,20 @@ func parse(cfg []byte) (parsed, error) {
 			cur.servers = append(cur.servers, s)
 			continue // the skeleton holds no server lines, so scaling does not change it
 		}
-		slot++
 		if c, masked, ok := parseCertComment(line); ok {
 			p.certs = append(p.certs, c)
-			line = masked
+			p.certMasked = append(p.certMasked, strings.TrimSpace(masked))
+			continue
 		}
+		if m, ok := parseMapComment(line); ok {
+			p.maps = append(p.maps, m)
+			continue
+		}
+		if l, ok := parseCrtListComment(line); ok {
+			p.crtLists = append(p.crtLists, l)
+			continue
+		}
+		slot++
 		if len(fields) > 1 && fields[0] == "cookie" {
 			// A backend's own cookie line replaces the one it inherited from defaults.
 			dyn := contains(fields[2:], "dynamic")
@@ -133,26 +174,19 @@ func parse(cfg []byte) (parsed, error) {
 		skel.WriteByte('\n')
 	}
 	p.skeleton = skel.String()
+	slices.Sort(p.certMasked)
 	return p, nil
 }
 
 // parseCertComment reads a certificate comment (certComment); masked is the line without its
 // hash. A line that is not one, or whose path the runtime API could not take, is not: it stays in
-// the skeleton whole, so that any change to it reloads.
+// the skeleton, so that any change to it reloads.
 func parseCertComment(line string) (c certLine, masked string, ok bool) {
-	rest, found := strings.CutPrefix(strings.TrimLeft(line, " \t"), certComment)
-	if !found || !strings.HasPrefix(rest, `"`) {
+	path, rest, ok := quotedComment(line, certComment)
+	if !ok || !strings.HasSuffix(path, ".pem") {
 		return certLine{}, "", false
 	}
-	q, err := strconv.QuotedPrefix(rest)
-	if err != nil {
-		return certLine{}, "", false
-	}
-	path, err := strconv.Unquote(q)
-	if err != nil || !runtimeCertPath(path) {
-		return certLine{}, "", false
-	}
-	hash, found := strings.CutPrefix(rest[len(q):], " sha256 ")
+	hash, found := strings.CutPrefix(rest, " sha256 ")
 	const n = 64
 	if !found || len(hash) < n || strings.Trim(hash[:n], "0123456789abcdef") != "" || len(hash) > n && hash[n] != ' ' {
 		return certLine{}, "", false
@@ -161,13 +195,59 @@ func parseCertComment(line string) (c certLine, masked string, ok bool) {
 	return certLine{path: path, sha256: hash[:n]}, masked, true
 }
 
-// runtimeCertPath reports whether the runtime API can be given this certificate file: an
-// absolute path to a ".pem" file (HAProxy 2.6 cannot replace one named ".crt" at run time), of
+// parseMapComment reads a map comment (mapComment); a key or value the runtime API could not take
+// leaves the line in the skeleton.
+func parseMapComment(line string) (mapLine, bool) {
+	path, rest, ok := quotedComment(line, mapComment)
+	if !ok || !strings.HasPrefix(rest, " ") {
+		return mapLine{}, false
+	}
+	key, value, _ := strings.Cut(rest[1:], " ")
+	if key == "" || !cliSafe(key) || strings.ContainsFunc(value, unicode.IsControl) {
+		return mapLine{}, false
+	}
+	return mapLine{path: path, key: key, value: value}, true
+}
+
+// parseCrtListComment reads a crt-list comment (crtListComment).
+func parseCrtListComment(line string) (crtListLine, bool) {
+	path, rest, ok := quotedComment(line, crtListComment)
+	if !ok || !strings.HasPrefix(rest, " ") || strings.TrimSpace(rest) == "" || strings.ContainsFunc(rest, unicode.IsControl) {
+		return crtListLine{}, false
+	}
+	return crtListLine{list: path, line: strings.TrimSpace(rest)}, true
+}
+
+// quotedComment reads a comment that starts with prefix then a file's path as a Go string
+// literal, a path the runtime API can be given (runtimePath); rest follows the literal.
+func quotedComment(line, prefix string) (path, rest string, ok bool) {
+	rest, found := strings.CutPrefix(strings.TrimLeft(line, " \t"), prefix)
+	if !found || !strings.HasPrefix(rest, `"`) {
+		return "", "", false
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return "", "", false
+	}
+	path, err = strconv.Unquote(q)
+	if err != nil || !runtimePath(path) {
+		return "", "", false
+	}
+	return path, rest[len(q):], true
+}
+
+// runtimePath reports whether the runtime API can be given this file: an absolute path of
 // characters that neither its command line (words, ';' between commands, '\' escapes, "<<"
-// payloads) nor a reader of the error could take for something else.
-func runtimeCertPath(p string) bool {
-	return strings.HasPrefix(p, "/") && strings.HasSuffix(p, ".pem") && !strings.ContainsFunc(p, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+@=,:~%", r))
+// payloads) nor a reader of the error could take for something else. (HAProxy 2.6 cannot replace
+// a certificate named ".crt" at run time: parseCertComment takes ".pem" files only.)
+func runtimePath(p string) bool {
+	return strings.HasPrefix(p, "/") && cliSafe(p)
+}
+
+// cliSafe reports whether a word needs no escaping on the runtime API's command line.
+func cliSafe(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+@=,:~%*", r))
 	})
 }
 

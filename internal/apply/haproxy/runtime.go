@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -27,6 +28,15 @@ type Runtime struct {
 	reloadTo []byte
 	// called: Hot ran before.
 	called bool
+	// Observe, if set, hears each command's result: "ok", "refused" (HAProxy answered with an
+	// error) or "error" (the socket failed).
+	Observe func(result string)
+}
+
+func (r *Runtime) note(result string) {
+	if r.Observe != nil {
+		r.Observe(result)
+	}
 }
 
 // timeout bounds one command; the runtime API answers in microseconds when HAProxy is healthy.
@@ -42,6 +52,7 @@ func (r *Runtime) Do(ctx context.Context, cmd string) (string, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", r.Socket)
 	if err != nil {
+		r.note("error")
 		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, name, err)
 	}
 	defer conn.Close()
@@ -49,6 +60,7 @@ func (r *Runtime) Do(ctx context.Context, cmd string) (string, error) {
 		conn.SetDeadline(dl)
 	}
 	if _, err := io.WriteString(conn, cmd+"\n"); err != nil {
+		r.note("error")
 		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, name, err)
 	}
 	// Half-close: HAProxy then answers and closes (the master CLI waits for it).
@@ -57,13 +69,15 @@ func (r *Runtime) Do(ctx context.Context, cmd string) (string, error) {
 	}
 	out, err := io.ReadAll(conn)
 	if err != nil {
+		r.note("error")
 		return "", fmt.Errorf("runtime API %s: %q: %w", r.Socket, name, err)
 	}
 	return strings.TrimSpace(string(out)), nil
 }
 
-// Hot is an apply.HotFunc: it applies a change of servers and renewed certificates through the
-// runtime API, and says "reload" for anything else. The config and the certificates' files are
+// Hot is an apply.HotFunc: it applies a change of servers, certificates (new or renewed, with
+// their crt-list lines) and map entries through the runtime API, and says "reload" for anything
+// else. The config and the certificates' files are
 // already in place when it runs, so a reload at any later time loads the same servers and
 // certificates.
 func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
@@ -108,14 +122,25 @@ func (r *Runtime) hot(ctx context.Context, prev, next []byte) (bool, error) {
 		return false, nil
 	}
 	// Every file is read before any command: one that cannot be is left to the reload whole.
-	payloads := make([]string, len(p.certs))
-	for i, path := range p.certs {
+	load := append(slices.Clone(p.newCerts), p.certs...)
+	payloads := make([]string, len(load))
+	for i, path := range load {
 		if payloads[i], err = certPayload(path); err != nil {
 			return false, err
 		}
 	}
-	for i, path := range p.certs {
+	for i, path := range load {
+		if i < len(p.newCerts) {
+			if err := r.expect(ctx, command{"new ssl cert " + path, replyNewCert}); err != nil {
+				return false, err
+			}
+		}
 		if err := r.replaceCert(ctx, path, payloads[i]); err != nil {
+			return false, err
+		}
+	}
+	for _, l := range p.crtLists {
+		if err := r.expect(ctx, command{"add ssl crt-list " + l.list + " <<\n" + l.line + "\n", replyInserted}); err != nil {
 			return false, err
 		}
 	}
@@ -123,18 +148,35 @@ func (r *Runtime) hot(ctx context.Context, prev, next []byte) (bool, error) {
 		return false, err
 	}
 	for _, c := range p.commands {
-		out, err := r.Do(ctx, c.line)
-		if err != nil {
+		if err := r.expect(ctx, c); err != nil {
 			return false, err
-		}
-		if !c.ok.matches(out) {
-			return false, fmt.Errorf("runtime API: %q: %s", c.line, out)
 		}
 	}
 	for _, id := range p.deletes {
 		r.del(ctx, id)
 	}
+	for _, c := range p.maps {
+		if err := r.expect(ctx, c); err != nil {
+			return false, err
+		}
+	}
 	return true, nil
+}
+
+// expect runs a command and checks its reply. An error names the command's first line only (a
+// payload may hold a private key).
+func (r *Runtime) expect(ctx context.Context, c command) error {
+	out, err := r.Do(ctx, c.line)
+	if err != nil {
+		return err
+	}
+	if !c.ok.matches(out) {
+		r.note("refused")
+		name, _, _ := strings.Cut(c.line, "\n")
+		return fmt.Errorf("runtime API: %q: %s", name, out)
+	}
+	r.note("ok")
+	return nil
 }
 
 // maxCertFile bounds a certificate file read for the runtime API. HAProxy 2.6 takes a payload
@@ -175,17 +217,9 @@ func certPayload(path string) (string, error) {
 // loaded the file, from the next handshake. On any failure the transaction is aborted: HAProxy
 // holds one at a time, and one left open would refuse the next certificate's.
 func (r *Runtime) replaceCert(ctx context.Context, path, payload string) error {
-	set := "set ssl cert " + path
-	out, err := r.Do(ctx, set+" <<\n"+payload)
-	if err == nil && !replySet.matches(out) {
-		err = fmt.Errorf("runtime API: %q: %s", set, out)
-	}
+	err := r.expect(ctx, command{"set ssl cert " + path + " <<\n" + payload, replySet})
 	if err == nil {
-		commit := "commit ssl cert " + path
-		out, err = r.Do(ctx, commit)
-		if err == nil && !replyCommitted.matches(out) {
-			err = fmt.Errorf("runtime API: %q: %s", commit, out)
-		}
+		err = r.expect(ctx, command{"commit ssl cert " + path, replyCommitted})
 	}
 	if err != nil {
 		r.Do(ctx, "abort ssl cert "+path) // "No ongoing transaction!" after a set that failed
@@ -216,8 +250,7 @@ func (r *Runtime) retryPending(ctx context.Context, p plan) error {
 
 // del deletes a server already in maintenance, or keeps it for later while connections remain.
 func (r *Runtime) del(ctx context.Context, id string) {
-	out, err := r.Do(ctx, "del server "+id)
-	if err != nil || !replyDeleted.matches(out) {
+	if err := r.expect(ctx, command{"del server " + id, replyDeleted}); err != nil {
 		r.pending = append(r.pending, id)
 	}
 }
@@ -235,6 +268,10 @@ func (k reply) matches(out string) bool {
 		// "Transaction updated ...": one left open for this file by an update that failed.
 		return strings.HasPrefix(out, "Transaction created for certificate ") ||
 			strings.HasPrefix(out, "Transaction updated for certificate ")
+	case replyNewCert:
+		return strings.HasPrefix(out, "New empty certificate store ")
+	case replyInserted:
+		return strings.HasPrefix(out, "Inserting certificate ") && strings.HasSuffix(out, "\nSuccess!")
 	case replyCommitted:
 		// "Committing /x.pem.\nSuccess!" (a dot per instance of the certificate updated).
 		return strings.HasPrefix(out, "Committing ") && strings.HasSuffix(out, "\nSuccess!")

@@ -71,12 +71,22 @@ func normalizePorts(ps []discovery.Port) []discovery.Port {
 		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.HostIP, b.HostIP), cmp.Compare(a.HostPort, b.HostPort))
 	})
 	ps = slices.Compact(ps)
-	return slices.DeleteFunc(ps, func(p discovery.Port) bool {
-		if p.HostPort != 0 {
-			return false
+	// One pass over each (port, proto) group, which the sort made adjacent: a container can expose
+	// every port (EXPOSE 1-65535), and a search per entry took seconds of the event loop.
+	out := ps[:0]
+	for i := 0; i < len(ps); {
+		j, bound := i, false
+		for ; j < len(ps) && ps[j].Port == ps[i].Port && ps[j].Proto == ps[i].Proto; j++ {
+			bound = bound || ps[j].HostPort != 0
 		}
-		return slices.ContainsFunc(ps, func(q discovery.Port) bool { return q.Port == p.Port && q.Proto == p.Proto && q.HostPort != 0 })
-	})
+		for _, p := range ps[i:j] {
+			if p.HostPort != 0 || !bound {
+				out = append(out, p)
+			}
+		}
+		i = j
+	}
+	return out
 }
 
 // serviceOf names the group a container is a replica of: its Swarm service, its Compose service,

@@ -26,6 +26,9 @@ type Options struct {
 	LabelFilter string
 	// OnEvent, if set, is called for every engine event handled (for metrics).
 	OnEvent func(action string)
+	// OnState, if set, hears whether the engine answers: true once resynced, false and why
+	// when a connection fails.
+	OnState func(connected bool, err error)
 }
 
 // burst is when polls follow an event: a scaled or updated service's new tasks take a moment to
@@ -209,7 +212,7 @@ func announces(m events.Message) bool {
 func (s *Source) Watch(ctx context.Context, out chan<- discovery.Update) error {
 	return discovery.Reconnect(ctx, s.opt.Log, "swarm manager", func(ctx context.Context, up func()) (bool, error) {
 		return s.session(ctx, out, up)
-	}, func(err error) bool { return errors.Is(err, ErrNotManager) })
+	}, func(err error) bool { return errors.Is(err, ErrNotManager) }, s.opt.OnState)
 }
 
 func (s *Source) session(ctx context.Context, out chan<- discovery.Update, up func()) (connected bool, err error) {

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"strings"
+
+	"github.com/vhost-gen/vhost-gen/internal/routing"
+)
+
+// defaultsConfig is nginx-proxy's gateway settings for what no route answers and what the proxy
+// tells about itself: DEFAULT_HOST, DEFAULT_ROOT and SERVER_TOKENS. Each is validated as it is
+// set, so that a bad value, from the environment or the command line, fails the start with an
+// error naming the variable or the flag.
+type defaultsConfig struct {
+	Host         defaultHostFlag
+	Root         defaultRootFlag
+	ServerTokens serverTokensFlag
+}
+
+// defaultsEnvAliases are nginx-proxy's names for these flags, which the gateway image reads.
+var defaultsEnvAliases = map[string]string{
+	"default-host":  routing.SettingDefaultHost,
+	"default-root":  routing.SettingDefaultRoot,
+	"server-tokens": "SERVER_TOKENS",
+}
+
+func registerDefaultsFlags(fs *flag.FlagSet, c *defaultsConfig) {
+	fs.Var(&c.Host, "default-host", "the `HOST` whose site answers the hosts no site claims, instead of 503 (an exact name; nginx-proxy's DEFAULT_HOST is read too)")
+	fs.Var(&c.Root, "default-root", "what \"/\" answers on a site whose routes all have a VIRTUAL_PATH: a status `CODE` (200-599 but 3xx; 444 closes the connection), \"301|302|303|307|308 URL\" to redirect, or none (nginx-proxy's DEFAULT_ROOT is read too)")
+	fs.Var(&c.ServerTokens, "server-tokens", "on or off: off hides nginx's version in its Server header and error pages, and HAProxy's on its stats page (nginx-proxy's SERVER_TOKENS is read too)")
+}
+
+// applyDefaults puts these settings in the routing and render options; newApp calls it once both
+// are set.
+func (a *app) applyDefaults() {
+	d := a.cfg.Defaults
+	a.routing.DefaultHost = d.Host.host
+	a.renderOpts.DefaultRoot = d.Root.root
+	a.renderOpts.ServerTokensOff = d.ServerTokens.off
+}
+
+// defaultHostFlag is --default-host, validated (routing.ParseDefaultHost).
+type defaultHostFlag struct{ host string }
+
+func (f *defaultHostFlag) String() string { return f.host }
+
+func (f *defaultHostFlag) Set(v string) error {
+	h, err := routing.ParseDefaultHost(v)
+	if err != nil {
+		return err
+	}
+	f.host = h
+	return nil
+}
+
+// defaultRootFlag is --default-root, validated (routing.ParseDefaultRoot); empty is 404.
+type defaultRootFlag struct {
+	root routing.DefaultRoot
+	set  bool
+}
+
+func (f *defaultRootFlag) String() string {
+	if f == nil || !f.set {
+		return ""
+	}
+	return f.root.String()
+}
+
+func (f *defaultRootFlag) Set(v string) error {
+	r, err := routing.ParseDefaultRoot(v)
+	if err != nil {
+		return err
+	}
+	f.root, f.set = r, strings.TrimSpace(v) != ""
+	return nil
+}
+
+// serverTokensFlag is --server-tokens, on (the zero value, nginx's default) or off, as nginx
+// writes it; true and false are read too.
+type serverTokensFlag struct{ off bool }
+
+func (f *serverTokensFlag) String() string {
+	if f != nil && f.off {
+		return "off"
+	}
+	return "on"
+}
+
+func (f *serverTokensFlag) Set(v string) error {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "on", "true":
+		f.off = false
+	case "off", "false":
+		f.off = true
+	default:
+		return errors.New("must be on or off")
+	}
+	return nil
+}
