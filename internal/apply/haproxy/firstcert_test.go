@@ -15,7 +15,6 @@ func mapLineFor(m, key, value string) string {
 	return `    # vhost-gen map "/etc/vg/` + m + `.map" ` + key + " " + value + "\n"
 }
 
-
 func TestDiffFirstCert(t *testing.T) {
 	const pemA, pemB = "/etc/vg/certs/a.pem", "/etc/vg/certs/b.pem"
 	// a.example served over HTTPS with a redirect; b.example served on HTTP, no certificate yet.
