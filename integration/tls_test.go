@@ -2,6 +2,7 @@ package integration
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -393,27 +394,33 @@ func TestTLSSessionResumption(t *testing.T) {
 		te := newTLSEnv(t, proxy, dir, "--acme=false")
 		te.run("app", "-e", "VIRTUAL_HOST="+host)
 		te.waitAnswer("HTTPS", "GET", host, "/", true, answer{Status: 200, STS: "max-age=31536000", Served: "app", Cert: "app.L.test"})
-		// TLS 1.3: Go's client resumes with the proxy's (stateful) tickets.
-		cfg := &tls.Config{ServerName: host, InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
-		resumed := false
-		for range 3 { // the ticket comes after the handshake: read a response first
-			c, err := tls.Dial("tcp", te.httpsAddr(), cfg)
-			if err != nil {
-				t.Fatalf("TLS 1.3 handshake: %v", err)
+		// Polled: a connection can still reach a worker of the config before the site's (nginx's
+		// old workers accept until they close their sockets), which refuses the name.
+		te.waitFor("TLS 1.3 resumption", func() error {
+			// Go's client resumes with the proxy's (stateful) tickets.
+			cfg := &tls.Config{ServerName: host, InsecureSkipVerify: true, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+			for range 3 { // the ticket comes after the handshake: read a response first
+				c, err := tls.Dial("tcp", te.httpsAddr(), cfg)
+				if err != nil {
+					return fmt.Errorf("TLS 1.3 handshake: %w", err)
+				}
+				fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
+				io.ReadAll(c)
+				c.Close()
+				if c.ConnectionState().DidResume {
+					return nil
+				}
 			}
-			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
-			io.ReadAll(c)
-			resumed = resumed || c.ConnectionState().DidResume
-			c.Close()
-		}
-		if !resumed {
-			t.Error("TLS 1.3: no session resumed in 3 connections")
-		}
-		// TLS 1.2: session IDs, which Go's client does not resume; openssl does.
-		out, _ := exec.Command("openssl", "s_client", "-connect", te.httpsAddr(), "-servername", host,
-			"-tls1_2", "-reconnect").CombinedOutput()
-		if n := strings.Count(string(out), "\nReused, "); n < 5 {
-			t.Errorf("TLS 1.2: openssl s_client -reconnect resumed %d of its 5 reconnections:\n%s", n, tail(string(out), 1500))
-		}
+			return errors.New("TLS 1.3: no session resumed in 3 connections")
+		})
+		te.waitFor("TLS 1.2 resumption", func() error {
+			// Session IDs, which Go's client does not resume; openssl does.
+			out, _ := exec.Command("openssl", "s_client", "-connect", te.httpsAddr(), "-servername", host,
+				"-tls1_2", "-reconnect").CombinedOutput()
+			if n := strings.Count(string(out), "\nReused, "); n < 5 {
+				return fmt.Errorf("openssl s_client -reconnect resumed %d of its 5 reconnections:\n%s", n, tail(string(out), 1500))
+			}
+			return nil
+		})
 	})
 }
