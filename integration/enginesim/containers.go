@@ -214,10 +214,19 @@ func (w *world) findContainer(ref string) *ctr {
 }
 
 // running finds a running container, or says why not.
+// existingContainer finds a container by ID, name or ID prefix, or says it is not there as the
+// engine does.
+func (w *world) existingContainer(ref string) (*ctr, error) {
+	if c := w.findContainer(ref); c != nil {
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w: no such container: %s", ErrNotFound, ref)
+}
+
 func (w *world) runningContainer(ref string) (*ctr, error) {
-	c := w.findContainer(ref)
-	if c == nil {
-		return nil, fmt.Errorf("%w: no such container: %s", ErrNotFound, ref)
+	c, err := w.existingContainer(ref)
+	if err != nil {
+		return nil, err
 	}
 	if !c.running() {
 		return nil, fmt.Errorf("%w: container %s is not running", ErrConflict, ref)

@@ -56,9 +56,9 @@ func (s *Sim) Start(spec ContainerSpec) (id string, err error) {
 // StartExisting starts a stopped container again (docker start): network connect, start.
 func (s *Sim) StartExisting(ref string) error {
 	return s.mutate(func(w *world) ([]event, error) {
-		c := w.findContainer(ref)
-		if c == nil {
-			return nil, fmt.Errorf("%w: no such container: %s", ErrNotFound, ref)
+		c, err := w.existingContainer(ref)
+		if err != nil {
+			return nil, err
 		}
 		if c.running() {
 			return nil, nil // the engine does nothing either
@@ -126,9 +126,9 @@ func (w *world) kill(ref, signal string) ([]event, error) {
 // disconnect), then destroy.
 func (s *Sim) Remove(ref string) error {
 	return s.mutate(func(w *world) ([]event, error) {
-		c := w.findContainer(ref)
-		if c == nil {
-			return nil, fmt.Errorf("%w: no such container: %s", ErrNotFound, ref)
+		c, err := w.existingContainer(ref)
+		if err != nil {
+			return nil, err
 		}
 		var evs []event
 		if c.running() {
@@ -143,9 +143,9 @@ func (s *Sim) Remove(ref string) error {
 // disconnect, stop), then connect, start, restart.
 func (s *Sim) Restart(ref string) error {
 	return s.mutate(func(w *world) ([]event, error) {
-		c := w.findContainer(ref)
-		if c == nil {
-			return nil, fmt.Errorf("%w: no such container: %s", ErrNotFound, ref)
+		c, err := w.existingContainer(ref)
+		if err != nil {
+			return nil, err
 		}
 		var evs []event
 		if c.running() {
@@ -204,9 +204,9 @@ func (s *Sim) SetHealth(ref, health string) error {
 // same, is started (create, connect, start). It returns the new ID.
 func (s *Sim) UpdateLabels(ref string, labels map[string]string) (newID string, err error) {
 	err = s.mutate(func(w *world) ([]event, error) {
-		old := w.findContainer(ref)
-		if old == nil {
-			return nil, fmt.Errorf("%w: no such container: %s", ErrNotFound, ref)
+		old, err := w.existingContainer(ref)
+		if err != nil {
+			return nil, err
 		}
 		var evs []event
 		if old.running() {
