@@ -41,6 +41,8 @@ fuzz:
 # execs per second vary a hundredfold between targets and machines.)
 FUZZLONG ?= 10m
 FUZZTARGET ?= .
+# FUZZFLAGS passes more flags to go test, e.g. FUZZFLAGS='-parallel 1' for one fuzzing worker.
+FUZZFLAGS ?=
 .PHONY: fuzz-long
 fuzz-long:
 	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
@@ -49,7 +51,7 @@ fuzz-long:
 	  for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' "$$f" | cut -d' ' -f2 | grep -E -- '$(FUZZTARGET)'); do \
 	    echo "fuzz-long $$fn ($$d, $(FUZZLONG))"; \
 	    before=$$(ls "$$d/testdata/fuzz/$$fn" 2>/dev/null); \
-	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZLONG) "./$$d" 2>&1 | tee "$$log"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZLONG) $(FUZZFLAGS) "./$$d" 2>&1 | tee "$$log"; \
 	    [ "$${PIPESTATUS[0]}" -eq 0 ] && continue; \
 	    if grep -Eq '^[[:space:]]+context deadline exceeded$$' "$$log" && ! grep -q 'Failing input written' "$$log" && \
 	      [ "$$(ls "$$d/testdata/fuzz/$$fn" 2>/dev/null)" = "$$before" ]; then \
