@@ -29,7 +29,11 @@ CMD ["watch", "--help"]
 #   watch --supervise --proxy haproxy --out /etc/haproxy/haproxy.cfg --haproxy-socket /run/haproxy-admin.sock
 FROM ${BASE_IMAGE} AS gateway
 COPY --from=build /out/vhost-gen /usr/local/bin/vhost-gen
-RUN ["mkdir", "-p", "/run/haproxy"]
+# nginx-proxy's mounts, read at the same paths: the certificates (HTTPS is on, with ACME for the
+# containers that ask for it), vhost.d snippets, htpasswd files, network_internal.conf, and the
+# Docker socket at /tmp/docker.sock when it is not at /var/run/docker.sock.
+RUN ["mkdir", "-p", "/run/haproxy", "/etc/nginx/certs", "/etc/nginx/vhost.d", "/etc/nginx/htpasswd"]
+ENV VHOST_GEN_CERTS_DIR=/etc/nginx/certs
 EXPOSE 80
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/vhost-gen"]

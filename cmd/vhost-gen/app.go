@@ -48,10 +48,16 @@ type app struct {
 	acme  *acme.Manager
 	// self is this process's container, when vhost-gen runs in one and found it.
 	self string
+	// changed wakes the pipeline when something it renders besides the workloads changed (the
+	// certificates, the operator's snippets).
+	changed chan struct{}
+	// snippets, htpasswd and confD are the operator's snippet and htpasswd files, and the other
+	// files of nginx's conf.d (files.go).
+	snippets, htpasswd, confD *dirStore
 }
 
 func newApp(cfg *Config, stderr io.Writer) (*app, error) {
-	a := &app{cfg: cfg, stderr: stderr, metrics: admin.NewMetrics(), state: &admin.State{}}
+	a := &app{cfg: cfg, stderr: stderr, metrics: admin.NewMetrics(), state: &admin.State{}, changed: make(chan struct{}, 1)}
 	var err error
 	if a.log, err = newLogger(cfg, stderr); err != nil {
 		return nil, err
@@ -63,8 +69,11 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	a.renderOpts = render.Options{Listen: cfg.Listen, Runtime: cfg.HAProxySocket, Stats: cfg.HAProxyStats, TrustDownstreamProxy: cfg.TrustDownstreamProxy}
 	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
 		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy,
-		TCP: cfg.Proxy == "haproxy", ReservedPorts: reservedPorts(cfg)}
+		TCP: cfg.Proxy == "haproxy", ReservedPorts: reservedPorts(cfg), UnsupportedProtos: render.UnsupportedProtos(cfg.Proxy, cfg.Template)}
 	a.applyDefaults()
+	if err := a.applyFiles(); err != nil {
+		return nil, err
+	}
 	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" && cfg.ProxyLabel == "" {
 		if self := docker.SelfContainerID(); self != "" {
 			a.routing.ProxyContainer, a.self = self, self
@@ -150,6 +159,7 @@ func (a *app) build(ws []discovery.Workload) routing.Table {
 func (a *app) renderTable(t routing.Table) ([]byte, error) {
 	opts := a.renderOpts
 	opts.DefaultCert = a.defaultCert()
+	opts.Snippets, opts.Htpasswd, opts.ConfD = a.snippets.get(), a.htpasswd.get(), a.confD.get()
 	data, err := a.renderer.Render(render.NewData(t, opts))
 	if err != nil {
 		return nil, err
@@ -185,8 +195,9 @@ func (a *app) watch(ctx context.Context) error {
 	p := &watch.Pipeline{Sources: a.sources, Build: a.build, Render: a.renderTable, Applier: ap,
 		Min: min, Max: max, Log: a.log, Metrics: a.metrics, State: a.state, History: history.New(20)}
 	a.state.SetHistory(p.History)
+	p.Changes = a.changed
+	a.watchFiles(ctx)
 	if a.certs != nil {
-		p.Changes = a.certs.changed
 		if err := a.runTLS(ctx); err != nil {
 			return err
 		}

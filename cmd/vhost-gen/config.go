@@ -37,6 +37,7 @@ type Config struct {
 	Etcd                                  etcdConfig
 	TLS                                   tlsConfig
 	Defaults                              defaultsConfig
+	Files                                 filesConfig
 	// ExplainHosts and ExplainWorkloads are what routes explains (--host, --workload).
 	ExplainHosts, ExplainWorkloads listFlag
 	// Command is the command these flags are for.
@@ -75,6 +76,7 @@ var envAliases = func() map[string]string {
 	maps.Copy(m, registry.EnvNames)
 	maps.Copy(m, tlsEnvAliases)
 	maps.Copy(m, defaultsEnvAliases)
+	maps.Copy(m, filesEnvAliases)
 	return m
 }()
 
@@ -144,6 +146,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	registerEtcdFlags(fs, &c.Etcd)
 	registerTLSFlags(fs, &c.TLS)
 	registerDefaultsFlags(fs, &c.Defaults)
+	registerFilesFlags(fs, &c.Files)
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	if cmd == "routes" || cmd == "gateways" {

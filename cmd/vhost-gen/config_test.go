@@ -98,6 +98,9 @@ var allFlags = []flagCase{
 	{"haproxy-certs-dir", "/run/hc", func(c *Config) any { return c.TLS.HAProxyCertsDir }, "/run/hc"},
 	{"command-timeout", "5s", func(c *Config) any { return c.CommandTimeout }, 5 * time.Second},
 	{"default-host", "WWW.example.com", func(c *Config) any { return c.Defaults.Host.host }, "www.example.com"},
+	{"network-internal", "/etc/internal.conf", func(c *Config) any { return c.Files.NetworkInternal }, "/etc/internal.conf"},
+	{"snippets-dir", "/etc/nginx/vhost.d", func(c *Config) any { return c.Files.SnippetsDir }, "/etc/nginx/vhost.d"},
+	{"htpasswd-dir", "/etc/nginx/htpasswd", func(c *Config) any { return c.Files.HtpasswdDir }, "/etc/nginx/htpasswd"},
 	{"default-root", "301 https://example.com/", func(c *Config) any { return c.Defaults.Root.root.String() }, "301 https://example.com/"},
 	{"server-tokens", "off", func(c *Config) any { return c.Defaults.ServerTokens.off }, true},
 }

@@ -26,7 +26,7 @@ func (a *app) check() (apply.CheckFunc, error) {
 	case a.cfg.Proxy == "haproxy":
 		return apply.HAProxyCheck("haproxy"), nil
 	case a.cfg.Proxy == "nginx":
-		return apply.NginxCheck("nginx"), nil
+		return apply.NginxCheckWith("nginx", a.confDFiles), nil
 	}
 	return nil, nil
 }

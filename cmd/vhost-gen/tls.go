@@ -91,7 +91,7 @@ type certStore struct {
 	pems map[string]string
 	// files and acme are the two sources, as last read.
 	files, acme *certs.Set
-	// changed wakes the pipeline: a certificate came, went or changed.
+	// changed wakes the pipeline (app.changed): a certificate came, went or changed.
 	changed chan struct{}
 	// merging: one mergeCerts at a time (the watcher's and the ACME client's goroutines), so
 	// that an older merge never lands after a newer one and HAProxy's directory has one writer.
@@ -161,7 +161,7 @@ func (a *app) prepareTLS() error {
 	if host, _, err := net.SplitHostPort(c.ACMEResponder); err != nil || !isLoopback(host) {
 		return fmt.Errorf("--acme-responder %q: must be a loopback ADDR:PORT (the proxy forwards challenges to it)", c.ACMEResponder)
 	}
-	a.certs = &certStore{changed: make(chan struct{}, 1), files: &certs.Set{}, acme: &certs.Set{}}
+	a.certs = &certStore{changed: a.changed, files: &certs.Set{}, acme: &certs.Set{}}
 	a.routing.TLS = &routing.TLSOptions{Certs: a.certs, Method: method, HSTS: hsts, Policy: policy,
 		HTTPOnMissingCert: c.HTTPOnMissingCert, NonGetRedirect: code, TrustDefaultCert: c.TrustDefaultCert,
 		HTTPSPort: httpsPort, ACMEEmail: c.ACMEEmail, ACME: c.ACME && c.ACMEDir != ""}

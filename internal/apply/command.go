@@ -120,7 +120,11 @@ func CommandCheck(cmdline string) (CheckFunc, error) {
 
 // NginxCheck runs `nginx -t` on a throwaway main config that includes the staged file in the http
 // context, where the shipped template's output belongs.
-func NginxCheck(binary string) CheckFunc {
+func NginxCheck(binary string) CheckFunc { return NginxCheckWith(binary, nil) }
+
+// NginxCheckWith is NginxCheck with other files of the http context before the staged file (the
+// other conf.d/*.conf files, which nginx loads with it), as also returns them at each check.
+func NginxCheckWith(binary string, also func() []string) CheckFunc {
 	return func(ctx context.Context, staged string) error {
 		if _, err := exec.LookPath(binary); err != nil {
 			return fmt.Errorf("%s is not installed beside vhost-gen, so the config cannot be checked with nginx -t: install it, or set --check-cmd (\"none\" skips the check): %w", binary, err)
@@ -135,8 +139,14 @@ func NginxCheck(binary string) CheckFunc {
 			return err
 		}
 		main := filepath.Join(dir, "nginx.conf")
-		conf := fmt.Sprintf("pid %s;\nerror_log stderr;\nevents {}\nhttp {\n    include %s;\n}\n",
-			filepath.Join(dir, "nginx.pid"), quoteNginx(abs))
+		var includes strings.Builder
+		if also != nil {
+			for _, f := range also() {
+				fmt.Fprintf(&includes, "    include %s;\n", quoteNginx(f))
+			}
+		}
+		conf := fmt.Sprintf("pid %s;\nerror_log stderr;\nevents {}\nhttp {\n%s    include %s;\n}\n",
+			filepath.Join(dir, "nginx.pid"), includes.String(), quoteNginx(abs))
 		if err := os.WriteFile(main, []byte(conf), 0o600); err != nil {
 			return err
 		}

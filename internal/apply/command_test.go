@@ -646,3 +646,34 @@ func TestNginxCheckMissingBinaryExplains(t *testing.T) {
 		t.Fatalf("want an error that points at --check-cmd, got %v", err)
 	}
 }
+
+// TestNginxCheckWith: the other files of the http context are checked with the staged file, as
+// nginx loads them together: a broken one fails the check with nginx's message naming it, and
+// one that clashes with the staged file too.
+func TestNginxCheckWith(t *testing.T) {
+	bin := requireNginx(t)
+	dir := t.TempDir()
+	staged := filepath.Join(dir, ".vhost-gen.conf.staged-1")
+	writeFile(t, staged, "upstream u { server 127.0.0.1:1; }\nserver { listen 127.0.0.1:1; location / { proxy_pass http://u; } }\n")
+	good, broken, clash := filepath.Join(dir, "good.conf"), filepath.Join(dir, "broken.conf"), filepath.Join(dir, "clash.conf")
+	writeFile(t, good, "client_max_body_size 5m;\n")
+	writeFile(t, broken, "this is not nginx;\n")
+	writeFile(t, clash, "upstream u { server 127.0.0.1:2; }\n")
+	for _, tc := range []struct {
+		also []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{good}, ""},
+		{[]string{good, broken}, `unknown directive "this" in ` + broken},
+		{[]string{clash}, `duplicate upstream "u"`},
+	} {
+		err := NginxCheckWith(bin, func() []string { return tc.also })(context.Background(), staged)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("with %v: %v, want it to pass", tc.also, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("with %v: %v, want %q", tc.also, err, tc.want)
+		}
+	}
+}

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vhost-gen/vhost-gen/internal/dirwatch"
 )
 
 // MaxFileSize bounds every file read from a certificate directory: a full chain is a few KiB.
@@ -66,7 +68,7 @@ func Load(dir, source string) (*Set, error) {
 		return nil, fmt.Errorf("certificate directory %s: %w", abs, err)
 	}
 	defer root.Close()
-	names, err := listDir(root)
+	names, err := dirwatch.ListDir(root)
 	if err != nil {
 		return nil, fmt.Errorf("certificate directory %s: %w", abs, err)
 	}
@@ -89,17 +91,6 @@ func load(dir, source string, names []string, files files, now time.Time) *Set {
 // files reads a directory's files: a file's contents, or why it cannot be used.
 type files interface {
 	read(name string) ([]byte, string)
-}
-
-func listDir(root *os.Root) ([]string, error) {
-	d, err := root.Open(".")
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	slices.Sort(names)
-	return names, err
 }
 
 type loader struct {

@@ -70,6 +70,10 @@ func (s *Set) Held() []string {
 	return out
 }
 
+// Release lets every held unit go: the next render tries them all again. For a change outside
+// the table (a certificate, an operator's snippet) that may be the fix.
+func (s *Set) Release() { clear(s.held) }
+
 // Filter takes out of t the units still held whose content is unchanged, with their problems, and
 // releases those whose content changed: they are tried again.
 func (s *Set) Filter(t routing.Table) routing.Table {
@@ -143,6 +147,12 @@ func (s *Set) Isolate(ctx context.Context, t routing.Table, render RenderFunc, c
 	if !passed {
 		return t, nil, fmt.Errorf("%w: it fails with the sites together but not with any one of them alone (left out so far: %s)",
 			ErrUnisolated, orNone(strings.Join(names(bad), ", ")))
+	}
+	if len(bad) > 1 && len(candidates) == 0 {
+		// Every site fails alone: the cause is something they share (an operator's default
+		// snippet), not theirs. Leaving them all out would serve nothing; the live config stays.
+		return t, nil, fmt.Errorf("%w: every site fails the check on its own, so the cause is one they share (a default snippet?): %s",
+			ErrUnisolated, bad[sortedUnits(bad)[0]])
 	}
 	if s.held == nil {
 		s.held = map[unit]entry{}

@@ -89,7 +89,6 @@ func TestIsolate(t *testing.T) {
 		{"two bad among 64", table(hosts(64)), []string{"h000.example", "h063.example"}, false, []string{"h000.example", "h063.example"}, 1 + 4*6 + 1},
 		{"the only site", table(hosts(1)), []string{"h000.example"}, false, []string{"h000.example"}, 3},
 		{"a TCP service", table(hosts(3), 5432, 6379), []string{"tcp 6379"}, true, []string{"TCP port 6379"}, 10},
-		{"every site", table(hosts(4)), hosts(4), false, hosts(4), 1 + 2 + 4 + 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,6 +143,19 @@ func TestIsolateUnisolated(t *testing.T) {
 			t.Errorf("err %v, want ErrUnisolated", err)
 		}
 	})
+	// Every site fails alone: a cause they share (a broken default snippet), not theirs; leaving
+	// them all out would serve nothing, so nothing is held and the live config stays.
+	t.Run("every site", func(t *testing.T) {
+		c := &checker{bad: hosts(4)}
+		var s Set
+		_, _, err := s.Isolate(context.Background(), table(hosts(4)), render, c.check)
+		if !errors.Is(err, ErrUnisolated) || !strings.Contains(err.Error(), "every site fails the check on its own") {
+			t.Errorf("err %v, want ErrUnisolated saying every site fails", err)
+		}
+		if len(s.Held()) != 0 {
+			t.Errorf("held %v, want nothing", s.Held())
+		}
+	})
 	t.Run("cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -189,5 +201,23 @@ func TestFilter(t *testing.T) {
 	s.Filter(table([]string{"h000.example"}))
 	if len(s.Held()) != 0 {
 		t.Errorf("held %v after the site left the table", s.Held())
+	}
+}
+
+// TestRelease: a change outside the table (a snippet, a certificate) lets every held site go, so
+// that the next render tries it again.
+func TestRelease(t *testing.T) {
+	c := &checker{bad: []string{"h001.example"}}
+	var s Set
+	t0 := table(hosts(3))
+	if _, _, err := s.Isolate(context.Background(), t0, render, c.check); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Held()) != 1 {
+		t.Fatalf("held %v, want h001.example", s.Held())
+	}
+	s.Release()
+	if f := s.Filter(t0); len(f.Sites) != 3 || len(s.Held()) != 0 {
+		t.Errorf("after Release: sites %d, held %v; want every site tried again", len(f.Sites), s.Held())
 	}
 }

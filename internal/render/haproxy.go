@@ -33,10 +33,13 @@ const (
 	exactHost    = iota
 	leadingStar  // "*.example.com"
 	trailingStar // "example.*"
+	regexHost    // "~^api\d+\.example\.com$", in the order of the sites
 )
 
 func hostKind(h string) int {
 	switch {
+	case routing.IsRegexHost(h):
+		return regexHost
 	case strings.HasPrefix(h, "*."):
 		return leadingStar
 	case strings.HasSuffix(h, ".*"):
@@ -51,7 +54,7 @@ func haproxyHostOrder(sites []routing.Site) []routing.Site {
 	out := slices.Clone(sites)
 	slices.SortStableFunc(out, func(a, b routing.Site) int {
 		ka, kb := hostKind(a.Host), hostKind(b.Host)
-		if ka != kb || ka == exactHost {
+		if ka != kb || ka == exactHost || ka == regexHost {
 			return cmp.Compare(ka, kb)
 		}
 		return cmp.Compare(len(b.Host), len(a.Host))
@@ -66,6 +69,8 @@ func hostMatch(host string) string {
 		return "-m end " + host[1:]
 	case trailingStar:
 		return "-m beg " + host[:len(host)-1]
+	case regexHost:
+		return "-m reg -i " + haproxyRegex(host)
 	}
 	return "-m str " + host
 }

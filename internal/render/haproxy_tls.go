@@ -60,14 +60,14 @@ func haproxyMaps(sites []routing.Site, crtList string) (HAProxyMaps, error) {
 			if s.TLS.RedirectPort != 0 {
 				v += ":" + strconv.Itoa(s.TLS.RedirectPort)
 			}
-			m.Sites.Entries = append(m.Sites.Entries, MapEntry{s.Host + "@h", v})
+			m.Sites.Entries = append(m.Sites.Entries, MapEntry{siteKey(s.Host) + "@h", v})
 		case s.TLS.HTTP():
-			m.Sites.Entries = append(m.Sites.Entries, MapEntry{s.Host + "@h", "serve"})
+			m.Sites.Entries = append(m.Sites.Entries, MapEntry{siteKey(s.Host) + "@h", "serve"})
 		}
 		if s.TLS.HTTPS() {
-			m.Sites.Entries = append(m.Sites.Entries, MapEntry{s.Host + "@s", "serve"})
+			m.Sites.Entries = append(m.Sites.Entries, MapEntry{siteKey(s.Host) + "@s", "serve"})
 			if s.TLS.HSTS != "" {
-				m.HSTS.Entries = append(m.HSTS.Entries, MapEntry{s.Host, s.TLS.HSTS})
+				m.HSTS.Entries = append(m.HSTS.Entries, MapEntry{siteKey(s.Host), s.TLS.HSTS})
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
+	"github.com/vhost-gen/vhost-gen/internal/snippets"
 	"github.com/vhost-gen/vhost-gen/templates"
 )
 
@@ -58,6 +59,17 @@ type Options struct {
 	// ServerTokensOff hides nginx's version (SERVER_TOKENS=off: server_tokens off; HAProxy's
 	// stats page hides its version).
 	ServerTokensOff bool
+	// InternalNetworks are the networks whose clients NETWORK_ACCESS=internal lets in, in
+	// canonical CIDR form; empty: access.DefaultInternalNetworks.
+	InternalNetworks []string
+	// Snippets are the operator's snippet files (nginx-proxy's vhost.d, or HAProxy's); nil: none.
+	Snippets *snippets.Set
+	// Htpasswd is nginx-proxy's htpasswd directory: basic authentication per host and path; nil:
+	// none.
+	Htpasswd *snippets.Set
+	// ConfD are the other files nginx loads in the http context with this one (conf.d/*.conf):
+	// their hashes are written in the config, so that a change of one is checked and reloaded.
+	ConfD *snippets.Set
 }
 
 // NewData assembles a template's data from a table.
@@ -146,6 +158,11 @@ var funcs = template.FuncMap{
 	"haproxyReuse":       haproxyReuse,
 	"haproxyRoot":        haproxyRoot,
 	"haproxyRootRule":    haproxyRootRule,
+	"internalNetworks":   internalNetworks,
+	"nginxServerName":    nginxServerName,
+	"siteKey":            siteKey,
+	"basicAuth":          basicAuth,
+	"haproxyUserlists":   haproxyUserlists,
 }
 
 // nginxNameHashSizes returns server_names_hash_bucket_size and server_names_hash_max_size large

@@ -18,6 +18,7 @@ import (
 	"github.com/vhost-gen/vhost-gen/internal/apply"
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
+	"github.com/vhost-gen/vhost-gen/internal/snippets"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -45,9 +46,10 @@ type proxyCase struct {
 var proxies = []proxyCase{
 	{name: "nginx", binary: "nginx", ext: ".conf", routing: opts, render: Options{Listen: "80"}, check: apply.NginxCheck("nginx")},
 	{name: "haproxy", binary: "haproxy", ext: ".cfg",
-		routing: routing.Options{ProxyNetworks: []string{"frontend"}, TCP: true, ReservedPorts: map[int]string{80: "--listen", 8404: "--haproxy-stats"}},
-		render:  Options{Listen: "80", Runtime: "/run/haproxy/admin.sock", Stats: "127.0.0.1:8404"},
-		check:   haproxyCheck},
+		routing: routing.Options{ProxyNetworks: []string{"frontend"}, TCP: true, ReservedPorts: map[int]string{80: "--listen", 8404: "--haproxy-stats"},
+			UnsupportedProtos: UnsupportedProtos("haproxy", "")},
+		render: Options{Listen: "80", Runtime: "/run/haproxy/admin.sock", Stats: "127.0.0.1:8404"},
+		check:  haproxyCheck},
 }
 
 // haproxyCheck is stricter than vhost-gen's own check (haproxy -c -q): a warning fails too, and
@@ -87,6 +89,12 @@ func (p proxyCase) options(sc scenario) Options {
 	o := p.render
 	o.TrustDownstreamProxy = sc.trustDownstreamProxy
 	o.DefaultRoot, o.ServerTokensOff = sc.defaultRoot, sc.serverTokensOff
+	if files := sc.snippets[p.name]; files != nil {
+		o.Snippets = snippets.New("/vhost-gen-test/snippets", files)
+	}
+	if sc.htpasswd != nil {
+		o.Htpasswd = snippets.New("/vhost-gen-test/htpasswd", sc.htpasswd)
+	}
 	return o
 }
 

@@ -1,6 +1,8 @@
 package render
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -21,6 +23,10 @@ type scenario struct {
 	defaultHost     string
 	defaultRoot     routing.DefaultRoot
 	serverTokensOff bool
+	// snippets are the operator's snippet files, by proxy ("nginx", "haproxy"), by name.
+	snippets map[string]map[string]string
+	// htpasswd are nginx-proxy's htpasswd files, by name.
+	htpasswd map[string]string
 }
 
 func ctr(name, ip string, labels map[string]string, ports ...int) discovery.Workload {
@@ -261,6 +267,89 @@ var scenarios = []scenario{
 			ctr("www", "10.0.4.2", with(host("www.example.com"), "HSTS", "max-age=600")),
 			ctr("docs", "10.0.4.3", with(host("docs.example.com"), "VIRTUAL_PATH", "/v1/", "HTTPS_METHOD", "noredirect")),
 		}},
+	// Regular-expression hosts (nginx-proxy's "~"): after exact names and wildcards, in the
+	// table's order, whatever their length; a quantifier's braces and a class.
+	{name: "regex-hosts", workloads: []discovery.Workload{
+		ctr("exact", "10.0.7.2", host("api1.example.com")),
+		ctr("wild", "10.0.7.3", host("*.example.com")),
+		ctr("numbered", "10.0.7.4", host(`~^api\d+\.example\.com$`)),
+		ctr("shops", "10.0.7.5", with(host(`~^(?:www\.)?shop-[a-z]{2}\.example\.net$`), "VIRTUAL_PATH", "/cart/")),
+	}},
+	// A regular-expression host over HTTPS: its certificate by CERT_NAME, its site in HAProxy's
+	// maps by a key of its own.
+	{name: "tls-regex-hosts", tls: &tlsScenario{}, workloads: []discovery.Workload{
+		ctr("numbered", "10.0.7.4", with(host(`~^api\d+\.example\.com$`), "CERT_NAME", "shared", "HSTS", "max-age=60")),
+		ctr("plain", "10.0.7.6", with(host(`~^plain\d+\.example\.com$`), "HTTPS_METHOD", "noredirect", "CERT_NAME", "shared")),
+	}},
+	// nginx-proxy's VIRTUAL_PROTO values and NETWORK_ACCESS: uwsgi and FastCGI (nginx only: on
+	// HAProxy each is a problem), gRPC in clear and over TLS, an internal path.
+	{name: "backend-protos", workloads: []discovery.Workload{
+		ctr("uwsgi", "10.0.8.2", with(host("py.example.com"), "VIRTUAL_PROTO", "uwsgi")),
+		ctr("php", "10.0.8.3", with(host("php.example.com"), "VIRTUAL_PROTO", "fastcgi", "VIRTUAL_ROOT", "/app/public", "VIRTUAL_PORT", "9000"), 9000),
+		ctr("grpc", "10.0.8.4", with(host("grpc.example.com"), "VIRTUAL_PROTO", "grpc", "VIRTUAL_PORT", "50051"), 50051),
+		ctr("grpcs", "10.0.8.5", with(host("grpcs.example.com"), "VIRTUAL_PROTO", "grpcs", "VIRTUAL_PORT", "50052"), 50052),
+		ctr("site", "10.0.8.6", host("app.example.com")),
+		ctr("admin", "10.0.8.7", with(host("app.example.com"), "VIRTUAL_PATH", "/admin/", "NETWORK_ACCESS", "internal")),
+	}},
+	// NETWORK_ACCESS behind a trusted proxy: the client is the last X-Forwarded-For address.
+	{name: "network-access-trusted", trustDownstreamProxy: true, workloads: []discovery.Workload{
+		ctr("intranet", "10.0.8.8", with(host("intranet.example.com"), "NETWORK_ACCESS", "internal")),
+		ctr("public", "10.0.8.9", host("www.example.com")),
+	}},
+	// The operator's snippets, nginx-proxy's vhost.d names: a host's own server snippet, the
+	// default one for the others (and the redirect server), a path's location snippet by the
+	// path's SHA-1, a host's, the default location one, a location replaced whole, a regular
+	// expression host's files by its SHA-1; HAProxy's frontend and backend snippets.
+	{name: "snippets", workloads: []discovery.Workload{
+		ctr("shop", "10.0.9.2", host("shop.example.com")),
+		ctr("shop-api", "10.0.9.3", with(host("shop.example.com"), "VIRTUAL_PATH", "/api/")),
+		ctr("docs", "10.0.9.4", host("docs.example.com")),
+		ctr("numbered", "10.0.9.5", host(`~^api\d+\.example\.com$`)),
+	}, snippets: map[string]map[string]string{
+		"nginx": {
+			"default":          "client_max_body_size 1m;\n",
+			"shop.example.com": "client_max_body_size 50m;\n# two lines\nadd_header X-Shop yes always;\n",
+			"shop.example.com_" + sha1Hex("/api/") + "_location": "proxy_read_timeout 5s;\n",
+			"default_location":                               "proxy_buffering off;\n",
+			"docs.example.com_location_override":             "location / {\n    return 200 \"docs\\n\";\n}\n",
+			sha1Hex(`~^api\d+\.example\.com$`) + "_location": "add_header X-Numbered yes;\n",
+			"unrelated.example.com":                          "this would not parse;;; {\n",
+		},
+		"haproxy": {
+			"frontend":                 "http-request set-header X-Gateway vhost-gen\n",
+			"shop.example.com_backend": "timeout server 5s\n",
+			"shop.example.com_" + sha1Hex("/api/") + "_backend": "http-response set-header X-Api yes\n",
+			"default_backend": "http-response set-header X-Default yes\n",
+		},
+	}},
+	// VIRTUAL_HOST_MULTIPORTS: one container's hosts and paths on several ports, merged with a
+	// plain container's route; a gRPC path; the HAProxy template leaves the uwsgi one out.
+	{name: "multiports", workloads: []discovery.Workload{
+		ctr("multi", "10.0.9.6", map[string]string{"VIRTUAL_HOST_MULTIPORTS": "www.example.org:\napi.example.org:\n  /:\n    port: 8000\n  /v2/:\n    port: 9000\n    dest: /\n  /rpc/:\n    port: 50051\n    proto: grpc\n  /py/:\n    port: 7000\n    proto: uwsgi\n"}, 8000, 9000, 50051, 7000),
+		ctr("plain", "10.0.9.7", with(host("api.example.org"), "VIRTUAL_PORT", "8000")),
+	}},
+	// Basic authentication from nginx-proxy's htpasswd directory: a host's file, a path's own file
+	// (which wins), a regular-expression host's file by its SHA-1; HAProxy leaves out the entries
+	// it cannot check ($apr1$, {SHA}) and the unsafe ones, saying why.
+	{name: "basic-auth", workloads: []discovery.Workload{
+		ctr("shop", "10.0.9.2", host("shop.example.com")),
+		ctr("shop-admin", "10.0.9.3", with(host("shop.example.com"), "VIRTUAL_PATH", "/admin/", "NETWORK_ACCESS", "internal")),
+		ctr("open", "10.0.9.4", host("open.example.com")),
+		ctr("numbered", "10.0.9.5", host(`~^api\d+\.example\.com$`)),
+	}, htpasswd: map[string]string{
+		"shop.example.com": "alice:$2y$05$4MQZtFB6EIMsKSx8kJ1.reEPnEoDqdQZf1NqFkpuVlFSVQu.VJYFC\n" +
+			"bob:$apr1$x1yR0dGA$Uu4NlZT8CbPUUlFbiw6xq/\ncarol:{SHA}fEqNCco3Yq9h5ZUglD3CZJT4lBs=\n" +
+			"dave:$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\n" +
+			"bad'user:$1$salt$abc\n",
+		"shop.example.com_" + sha1Hex("/admin/"): "root:$5$salt$Gcm6FsVtF/Qa77ZKD.iwsJlCVPY0XSMgLJL0Hnww/c1\n",
+		sha1Hex(`~^api\d+\.example\.com$`):       "api:$2b$05$4MQZtFB6EIMsKSx8kJ1.reEPnEoDqdQZf1NqFkpuVlFSVQu.VJYFC\n",
+	}},
+}
+
+// sha1Hex is nginx-proxy's hash of a path or a regular-expression host in snippet names.
+func sha1Hex(s string) string {
+	sum := sha1.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
 
 // The loadbalance and keepalive labels.

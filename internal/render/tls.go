@@ -163,7 +163,7 @@ func crtListLines(sites []routing.Site) []string {
 		}
 		opts += " ciphersuites " + p.Ciphersuites
 		filter := " " + s.Host
-		if hostKind(s.Host) == trailingStar {
+		if k := hostKind(s.Host); k == trailingStar || k == regexHost {
 			filter = ""
 		}
 		lines = append(lines, fmt.Sprintf("%s [%s]%s", pem, opts, filter))

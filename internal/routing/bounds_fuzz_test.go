@@ -94,6 +94,10 @@ func FuzzHostUnicode(f *testing.F) {
 			return
 		}
 		for _, h := range hosts {
+			if IsRegexHost(h) {
+				checkRegexHost(t, v, h)
+				continue
+			}
 			checkSafe(t, "host", h)
 		}
 	})

@@ -66,8 +66,8 @@ type Exclusion struct {
 
 // SettingNames are the per-workload settings routing reads, in the order a person reads them.
 var SettingNames = []string{
-	SettingHost, SettingPath, SettingPort, SettingProto, SettingDest, SettingNetwork, SettingWeight,
-	SettingSticky, SettingTCPPort, SettingCertName, SettingHTTPSMethod, SettingHSTS, SettingSSLPolicy,
+	SettingHost, SettingMultiports, SettingPath, SettingPort, SettingProto, SettingDest, SettingNetwork, SettingWeight,
+	SettingSticky, SettingRoot, SettingNetworkAccess, SettingTCPPort, SettingCertName, SettingHTTPSMethod, SettingHSTS, SettingSSLPolicy,
 	SettingHTTPOnMissing, SettingNonGetRedirect, SettingNonGetLabel, SettingTrustDefaultCert,
 	SettingACMEHost, SettingLEHost, SettingACMEEmail, SettingLEEmail, SettingACMEKeySize,
 	SettingACMEProfile, SettingACMESingle, SettingLESingle, SettingLoadBalance, SettingKeepalive,

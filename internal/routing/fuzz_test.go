@@ -2,6 +2,7 @@ package routing
 
 import (
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,36 @@ var hostSeeds = []string{
 	"a.*.com", "a.com; include /etc/passwd", "a.com\nserver {", "a.com\r\n", "a\tb.com", "a b.com",
 	"{", "}", `"a.com"`, "'a'", "$host", "a.com#", `a\.com`, "\x00", "bücher.de", "\u212Aa.com",
 	"xn--bcher-kva.de", strings.Repeat("a", 64) + ".com", strings.Repeat("a.", 130), "-a.com", "a_b.com",
+	`~^api\d+\.example\.com$`, `~^(?:www\.)?a{2}\.com$`, `~^a(?<n>b)$`, `~a\"b`, `~a\\b`, "~a;b", "~(", "~",
+}
+
+// checkRegexHost: a regular-expression host that parsed is safe in nginx's double quotes and
+// HAProxy's single quotes (no white space, quote, ';', '#', '`', no escape nginx reads), and
+// compiles.
+func checkRegexHost(t *testing.T, v, h string) {
+	t.Helper()
+	re := h[1:]
+	if re == "" || len(re) > MaxRegexHost {
+		t.Errorf("ParseHosts(%q): regex host %q of bad length", v, h)
+	}
+	for i := 0; i < len(re); i++ {
+		c := re[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"'`;#,", c) >= 0 {
+			t.Errorf("ParseHosts(%q): regex host %q has %q", v, h, c)
+		}
+		if c == '\\' && (i+1 == len(re) || strings.IndexByte("\\\"'trn", re[i+1]) >= 0) {
+			t.Errorf("ParseHosts(%q): regex host %q has an escape nginx reads", v, h)
+		}
+	}
+	if strings.Contains(strings.ReplaceAll(re, "(?:", ""), "(?") {
+		t.Errorf("ParseHosts(%q): regex host %q has a group with options or a name", v, h)
+	}
+	if _, err := regexp.Compile(re); err != nil {
+		t.Errorf("ParseHosts(%q): regex host %q does not compile: %v", v, h, err)
+	}
+	if again, err := ParseHost(h); err != nil || again != h {
+		t.Errorf("ParseHost(%q) = %q, %v; want itself", h, again, err)
+	}
 }
 
 func FuzzParseHosts(f *testing.F) {
@@ -52,6 +83,11 @@ func FuzzParseHosts(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, h := range hosts {
+			if IsRegexHost(h) {
+				checkRegexHost(t, v, h)
+				seen[h] = true
+				continue
+			}
 			checkSafe(t, "host", h)
 			if h == "" || len(h) > 253 || h != strings.ToLower(h) || strings.HasSuffix(h, ".") {
 				t.Errorf("ParseHosts(%q): bad host %q", v, h)

@@ -35,7 +35,14 @@ type Settings struct {
 	Weight  int
 	Sticky  string
 	TCPPort int // 0: no TCP service
-	TLS     TLSSettings
+	// Multi are the routes of VIRTUAL_HOST_MULTIPORTS (multiports.go), which replace Hosts,
+	// Port, Proto, Path and Dest; nil without it.
+	Multi []RouteSpec
+	// Root is a FastCGI backend's document root (VIRTUAL_ROOT, proto.go); Internal: only
+	// private and loopback clients may reach the routes (NETWORK_ACCESS=internal).
+	Root     string
+	Internal bool
+	TLS      TLSSettings
 	// Balance and Keepalive are nginx-proxy's loadbalance and keepalive labels (balance.go);
 	// zero when not set.
 	Balance   Balance
@@ -49,7 +56,8 @@ type Settings struct {
 func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, routed bool) {
 	hosts, from, hasHost := w.Setting(SettingHost)
 	_, _, hasTCP := w.Setting(SettingTCPPort)
-	if !hasHost && !hasTCP {
+	_, _, hasMulti := w.Setting(SettingMultiports)
+	if !hasHost && !hasTCP && !hasMulti {
 		return s, nil, false
 	}
 	if problems := checkBounds(w); len(problems) > 0 { // bounds.go: before any value is parsed
@@ -58,7 +66,9 @@ func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, route
 	bad := func(setting string, from discovery.Origin, value string, err error) {
 		problems = append(problems, newProblem(w, setting, from, value, err.Error()))
 	}
-	if hasHost {
+	if hasMulti {
+		problems = append(problems, parseMultiSettings(w, &s, bad)...) // multiports.go
+	} else if hasHost {
 		var err error
 		if s.Hosts, err = ParseHosts(hosts); err != nil {
 			bad(SettingHost, from, hosts, err)
@@ -78,14 +88,20 @@ func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, route
 		{SettingWeight, func(v string) (err error) { s.Weight, err = ParseWeight(v); return }},
 		{SettingSticky, func(v string) (err error) { s.Sticky, err = ParseSticky(v); return }},
 		{SettingTCPPort, func(v string) (err error) { s.TCPPort, err = ParsePort(v); return }},
+		{SettingRoot, func(v string) (err error) { s.Root, err = ParsePath(v); return }},
+		{SettingNetworkAccess, func(v string) (err error) { s.Internal, err = ParseNetworkAccess(v); return }},
 	}
 	for _, f := range fields {
+		if hasMulti && replacedByMulti[f.name] {
+			continue
+		}
 		if v, from, ok := w.Setting(f.name); ok {
 			if err := f.parse(v); err != nil {
 				bad(f.name, from, v, err)
 			}
 		}
 	}
+	problems = append(problems, checkProto(w, &s, bad)...) // warnings, and VIRTUAL_DEST's error
 	s.TLS = parseTLS(w, bad)
 	problems = append(problems, parseUpstream(w, &s)...) // warnings only
 	return s, problems, true
@@ -119,13 +135,17 @@ func ParseHosts(v string) ([]string, error) {
 	return hosts, nil
 }
 
-// ParseHost validates one host name: an exact name, "*.example.com" or "example.*".
+// ParseHost validates one host name: an exact name, "*.example.com", "example.*" or a regular
+// expression, "~^api\d+\.example\.com$" (regexhost.go).
 func ParseHost(h string) (string, error) {
 	// ASCII first: lower-casing maps some non-ASCII letters (the Kelvin sign) onto ASCII ones.
 	for i := 0; i < len(h); i++ {
 		if h[i] >= 0x80 {
 			return "", fmt.Errorf("host %q: non-ASCII characters are not allowed (use punycode for IDNs)", h)
 		}
+	}
+	if IsRegexHost(h) {
+		return parseRegexHost(h)
 	}
 	name := strings.TrimSuffix(strings.ToLower(h), ".")
 	if len(name) == 0 || len(name) > 253 {
@@ -193,15 +213,6 @@ func parseUint(v string) (int, error) {
 		n = n*10 + int(v[i]-'0')
 	}
 	return n, nil
-}
-
-// ParseProto validates the protocol to the backend.
-func ParseProto(v string) (string, error) {
-	switch p := strings.ToLower(strings.TrimSpace(v)); p {
-	case "http", "https":
-		return p, nil
-	}
-	return "", errors.New("must be http or https")
 }
 
 // ParsePath validates a URL path prefix (VIRTUAL_PATH, VIRTUAL_DEST). Only characters that are

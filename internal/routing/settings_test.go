@@ -198,14 +198,14 @@ func TestParseWeight(t *testing.T) {
 }
 
 func TestParseProto(t *testing.T) {
-	valid := map[string]string{"http": "http", "https": "https", "HTTP": "http", "HttpS": "https", " https ": "https"}
+	valid := map[string]string{"http": "http", "https": "https", "HTTP": "http", "HttpS": "https", " https ": "https", "uwsgi": "uwsgi", "FastCGI": "fastcgi", "grpc": "grpc", "grpcs": "grpcs"}
 	for in, want := range valid {
 		got, err := ParseProto(in)
 		if err != nil || got != want {
 			t.Errorf("ParseProto(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "ftp", "tcp", "h2", "uwsgi", "http;", "https://", "http s", "http\nhttps"} {
+	for _, in := range []string{"", "ftp", "tcp", "h2", "uwsgi2", "http;", "https://", "http s", "http\nhttps"} {
 		if got, err := ParseProto(in); err == nil {
 			t.Errorf("ParseProto(%q) = %q, want an error", in, got)
 		}

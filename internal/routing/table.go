@@ -45,9 +45,14 @@ type Site struct {
 
 // Route is one path prefix of a site.
 type Route struct {
-	Path    string  `json:"path"`
-	Dest    string  `json:"dest,omitempty"`
-	Backend Backend `json:"backend"`
+	Path string `json:"path"`
+	Dest string `json:"dest,omitempty"`
+	// Root is a FastCGI backend's document root (VIRTUAL_ROOT).
+	Root string `json:"root,omitempty"`
+	// Internal: only the internal networks' clients may use the route (NETWORK_ACCESS=internal),
+	// others get 403.
+	Internal bool    `json:"internal,omitempty"`
+	Backend  Backend `json:"backend"`
 }
 
 // TCPService is one port the proxy listens on and forwards as raw TCP.
@@ -117,6 +122,9 @@ type Options struct {
 	HostAddress HostAddress
 	// DefaultHost is DEFAULT_HOST (ParseDefaultHost): its site answers the hosts no site claims.
 	DefaultHost string
+	// UnsupportedProtos are the VIRTUAL_PROTO values the proxy cannot speak to a backend, with
+	// why: asking for one is a problem.
+	UnsupportedProtos map[string]string
 }
 
 // HostAddress is the engine host's address for published ports and host networking, and where
@@ -231,6 +239,10 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) [
 		b.exclude(w, &s, ExcludedProblem, problems)
 		return problems
 	}
+	if p := protoProblem(w, &s, opt); p != nil {
+		b.exclude(w, &s, ExcludedProblem, p)
+		return p
+	}
 	if s.TCPPort != 0 {
 		value, from, _ := w.Setting(SettingTCPPort)
 		var p []Problem
@@ -249,14 +261,39 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) [
 		b.exclude(w, &s, ExcludedHealth, p)
 		return p
 	}
+	if s.Multi == nil {
+		problems = append(problems, b.placeRoutes(w, &s, opt, proxyNets)...)
+	} else {
+		p, ok := b.placeMulti(w, &s, opt, proxyNets)
+		if !ok {
+			return p
+		}
+		problems = append(problems, p...)
+	}
+	if len(s.TLS.ACME.Hosts) > 0 {
+		if opt.TLS == nil || !opt.TLS.ACME {
+			p := newProblem(w, SettingACMEHost, "", strings.Join(s.TLS.ACME.Hosts, ","), "no certificate will be ordered: this gateway has no ACME client (see --acme-ca-uri)")
+			p.Warning = true
+			problems = append(problems, p)
+		} else {
+			b.acme = append(b.acme, acmeClaim{workload: w.Name, s: s.TLS.ACME})
+		}
+	}
+	return problems
+}
+
+// placeRoutes adds a workload's server to the routes of s (its hosts, at its path), or returns why
+// it cannot: the address, or a conflict with a route's settings.
+func (b *builder) placeRoutes(w *discovery.Workload, s *Settings, opt Options, proxyNets []string) []Problem {
+	var problems []Problem
 	var tg target
 	var aerr *addressError
 	if w.Address != "" {
 		tg, aerr = sourceAddress(w)
 	} else {
 		var port int
-		if port, aerr = choosePort(w, &s); aerr == nil {
-			tg, aerr = chooseAddress(w, &s, port, opt.Mode, proxyNets)
+		if port, aerr = choosePort(w, s); aerr == nil {
+			tg, aerr = chooseAddress(w, s, port, opt.Mode, proxyNets)
 		}
 	}
 	if aerr == nil {
@@ -269,7 +306,7 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) [
 			value, from, _ = w.Setting(aerr.setting)
 		}
 		p := []Problem{newProblem(w, aerr.setting, from, value, aerr.reason)}
-		b.exclude(w, &s, ExcludedAddress, p)
+		b.exclude(w, s, ExcludedAddress, p)
 		return p
 	}
 	srv := Server{Address: tg.String(), IP: tg.ip, Port: tg.port, Weight: s.Weight, Workload: w.Name, WorkloadID: w.ID,
@@ -281,9 +318,9 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) [
 		k := routeKey{host, s.Path}
 		r := b.routes[k]
 		if r == nil {
-			r = &Route{Path: s.Path, Dest: s.Dest, Backend: Backend{Proto: s.Proto, Sticky: s.Sticky}}
+			r = &Route{Path: s.Path, Dest: s.Dest, Root: s.Root, Internal: s.Internal, Backend: Backend{Proto: s.Proto, Sticky: s.Sticky}}
 			b.routes[k] = r
-		} else if c, holder := b.conflict(k, r, &s); c != "" {
+		} else if c, holder := b.conflict(k, r, s); c != "" {
 			p := newProblem(w, "", "", "", fmt.Sprintf("left out of %s%s: %s", host, s.Path, c))
 			problems = append(problems, p)
 			b.excluded = append(b.excluded, Exclusion{Source: w.Source, Workload: w.Name, WorkloadID: w.ID, Host: host, Path: s.Path,
@@ -291,18 +328,9 @@ func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) [
 			continue
 		}
 		r.Backend.Servers = append(r.Backend.Servers, srv)
-		b.adoptTuning(k, r, &s, w)
+		b.adoptTuning(k, r, s, w)
 		if _, ok := b.siteTLS[host]; !ok {
 			b.siteTLS[host] = s.TLS
-		}
-	}
-	if len(s.TLS.ACME.Hosts) > 0 {
-		if opt.TLS == nil || !opt.TLS.ACME {
-			p := newProblem(w, SettingACMEHost, "", strings.Join(s.TLS.ACME.Hosts, ","), "no certificate will be ordered: this gateway has no ACME client (see --acme-ca-uri)")
-			p.Warning = true
-			problems = append(problems, p)
-		} else {
-			b.acme = append(b.acme, acmeClaim{workload: w.Name, s: s.TLS.ACME})
 		}
 	}
 	return problems
@@ -353,8 +381,19 @@ func conflict(r *Route, s *Settings) string {
 		return fmt.Sprintf("VIRTUAL_DEST %q differs from the other servers' %q", s.Dest, r.Dest)
 	case r.Backend.Sticky != s.Sticky:
 		return fmt.Sprintf("VIRTUAL_STICKY %q differs from the other servers' %q", s.Sticky, r.Backend.Sticky)
+	case r.Root != s.Root:
+		return fmt.Sprintf("VIRTUAL_ROOT %q differs from the other servers' %q", s.Root, r.Root)
+	case r.Internal != s.Internal:
+		return fmt.Sprintf("NETWORK_ACCESS %s differs from the other servers' %s", access(s.Internal), access(r.Internal))
 	}
 	return ""
+}
+
+func access(internal bool) string {
+	if internal {
+		return "internal"
+	}
+	return "external"
 }
 
 // backendName is readable (the host, then the path) and unique: a short hash is added only when

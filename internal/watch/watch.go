@@ -78,6 +78,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				return err
 			}
 		case <-p.Changes:
+			// What changed (a certificate, a snippet) may be what a held site was refused for.
+			p.quarantine.Release()
 			p.changed(time.Now())
 			deb.Change(time.Now())
 			at, _ := deb.Due()

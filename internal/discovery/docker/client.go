@@ -2,6 +2,7 @@ package docker
 
 import (
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/docker/docker/client"
@@ -12,6 +13,9 @@ import (
 // engine. count, if set, is called with the operation of every API request.
 func NewClient(count func(op string)) (*client.Client, error) {
 	opts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if host := nginxProxySocket(); host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
 	if count != nil {
 		opts = append(opts, func(c *client.Client) error {
 			hc := c.HTTPClient() // a copy sharing the configured transport
@@ -52,4 +56,21 @@ func Operation(method, path string) string {
 		return strings.ToLower(method) + "_" + parts[0]
 	}
 	return strings.ToLower(method)
+}
+
+// nginxProxySocket is the socket where nginx-proxy's users mount it (-v
+// /var/run/docker.sock:/tmp/docker.sock:ro), as a host for the client, when DOCKER_HOST is unset
+// and the usual socket is not there; "" otherwise.
+func nginxProxySocket() string {
+	const usual, nginxProxy = "/var/run/docker.sock", "/tmp/docker.sock"
+	if os.Getenv("DOCKER_HOST") != "" {
+		return ""
+	}
+	if _, err := os.Stat(usual); err == nil {
+		return ""
+	}
+	if fi, err := os.Stat(nginxProxy); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		return "unix://" + nginxProxy
+	}
+	return ""
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package certs
+package dirwatch
 
 import (
 	"io/fs"

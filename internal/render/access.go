@@ -1,0 +1,101 @@
+package render
+
+import (
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/vhost-gen/vhost-gen/internal/access"
+	"github.com/vhost-gen/vhost-gen/internal/routing"
+	"github.com/vhost-gen/vhost-gen/internal/snippets"
+)
+
+// internalNetworks are the networks of NETWORK_ACCESS=internal when a route of these sites
+// asks for it (the operator's, else the default), nil otherwise: the config then has none of
+// it. Each is checked again here: a template's data may come from a caller that did not.
+func internalNetworks(sites []routing.Site, nets []string) ([]string, error) {
+	wanted := false
+	for _, s := range sites {
+		for _, r := range s.Routes {
+			wanted = wanted || r.Internal
+		}
+	}
+	if !wanted {
+		return nil, nil
+	}
+	if len(nets) == 0 {
+		nets = access.DefaultInternalNetworks
+	}
+	for _, n := range nets {
+		if p, err := netip.ParsePrefix(n); err != nil || p.Masked().String() != n {
+			return nil, fmt.Errorf("internal network %q: not a network in canonical form", n)
+		}
+	}
+	return nets, nil
+}
+
+// nginxServerName writes a host for server_name: a regular expression in double quotes (where
+// routing.ParseHost allows none of the escapes nginx reads there), other names as they are.
+func nginxServerName(host string) string {
+	if routing.IsRegexHost(host) {
+		return `"` + host + `"`
+	}
+	return host
+}
+
+// siteKey names a site in HAProxy's maps and variables: its host, or for a regular expression,
+// which a map key or str() cannot hold, "~" and a hash of it.
+func siteKey(host string) string {
+	if !routing.IsRegexHost(host) {
+		return host
+	}
+	h := fnv.New64a()
+	h.Write([]byte(host))
+	return fmt.Sprintf("~%016x", h.Sum64())
+}
+
+// haproxyRegex writes a regular-expression host for an HAProxy match: in single quotes, where
+// HAProxy reads nothing (routing.ParseHost allows no quote in it).
+func haproxyRegex(host string) string {
+	return "'" + strings.TrimPrefix(host, "~") + "'"
+}
+
+// UnsupportedProtos are the VIRTUAL_PROTO values a shipped template cannot speak to a backend,
+// with why (routing.Options.UnsupportedProtos). A user's template decides for itself: none.
+func UnsupportedProtos(proxy, userTemplate string) map[string]string {
+	if userTemplate != "" || proxy != "haproxy" {
+		return nil
+	}
+	return map[string]string{
+		"uwsgi":   "HAProxy does not speak uwsgi: serve this workload with --proxy nginx, or over HTTP",
+		"fastcgi": "vhost-gen's HAProxy template does not speak FastCGI: serve this workload with --proxy nginx",
+	}
+}
+
+// basicAuth is a route's basic authentication from the htpasswd directory (nil: none).
+func basicAuth(dir *snippets.Set, host, path string) *access.Auth {
+	if dir == nil {
+		return nil
+	}
+	return access.BasicAuth(dir, host, path)
+}
+
+// haproxyUserlists are the htpasswd files the sites' routes use, once each, by userlist name.
+func haproxyUserlists(sites []routing.Site, dir *snippets.Set) []*access.Auth {
+	byName := map[string]*access.Auth{}
+	for _, s := range sites {
+		for _, r := range s.Routes {
+			if a := basicAuth(dir, s.Host, r.Path); a != nil {
+				byName[a.Userlist] = a
+			}
+		}
+	}
+	out := make([]*access.Auth, 0, len(byName))
+	for _, n := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, byName[n])
+	}
+	return out
+}
