@@ -24,6 +24,14 @@ COPY --from=build /out/vhost-gen /usr/local/bin/vhost-gen
 ENTRYPOINT ["/usr/local/bin/vhost-gen"]
 CMD ["watch", "--help"]
 
+# nginx-proxy's separate-containers mode, in place of its docker-gen image: nginx runs in its own
+# container with the label below and shares /etc/nginx/conf.d (and certs, vhost.d, htpasswd) with
+# this one; vhost-gen checks each config with nginx -t in that container before it signals it.
+#   docker build --target dockergen -t vhost-gen-dockergen .
+FROM vhost-gen AS dockergen
+ENV NGINX_CONTAINER_LABEL=com.github.nginx-proxy.nginx-proxy.nginx
+CMD ["watch", "--proxy", "nginx", "--out", "/etc/nginx/conf.d/default.conf"]
+
 # The edge gateway: vhost-gen is the main process; it renders, checks with the real proxy, starts
 # and supervises it. nginx by default; for HAProxy run
 #   watch --supervise --proxy haproxy --out /etc/haproxy/haproxy.cfg --haproxy-socket /run/haproxy-admin.sock
@@ -33,6 +41,11 @@ COPY --from=build /out/vhost-gen /usr/local/bin/vhost-gen
 # containers that ask for it), vhost.d snippets, htpasswd files, network_internal.conf, and the
 # Docker socket at /tmp/docker.sock when it is not at /var/run/docker.sock.
 RUN ["mkdir", "-p", "/run/haproxy", "/etc/nginx/certs", "/etc/nginx/vhost.d", "/etc/nginx/htpasswd"]
+# nginx's logs go to the container's, as nginx-proxy's do.
+RUN ["ln", "-sf", "/dev/stdout", "/var/log/nginx/access.log"]
+RUN ["ln", "-sf", "/dev/stderr", "/var/log/nginx/error.log"]
+# nginx-proxy's connection limits, not Debian's 768.
+RUN ["sed", "-i", "-e", "s/worker_connections [0-9]*;/worker_connections 10240;/", "-e", "s|^pid /run/nginx.pid;|&\\nworker_rlimit_nofile 20480;|", "/etc/nginx/nginx.conf"]
 ENV VHOST_GEN_CERTS_DIR=/etc/nginx/certs
 EXPOSE 80
 STOPSIGNAL SIGTERM

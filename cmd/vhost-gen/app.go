@@ -53,7 +53,7 @@ type app struct {
 	changed chan struct{}
 	// snippets, htpasswd and confD are the operator's snippet and htpasswd files, and the other
 	// files of nginx's conf.d (files.go).
-	snippets, htpasswd, confD *dirStore
+	snippets, htpasswd, confD, errorPages *dirStore
 }
 
 func newApp(cfg *Config, stderr io.Writer) (*app, error) {
@@ -70,11 +70,16 @@ func newApp(cfg *Config, stderr io.Writer) (*app, error) {
 	a.routing = routing.Options{Mode: mode, ProxyNetworks: cfg.ProxyNetworks.values,
 		ProxyContainer: cfg.ProxyContainer, ProxyLabel: cfg.ProxyLabel, IncludeUnhealthy: cfg.IncludeUnhealthy,
 		TCP: cfg.Proxy == "haproxy", ReservedPorts: reservedPorts(cfg), UnsupportedProtos: render.UnsupportedProtos(cfg.Proxy, cfg.Template)}
-	a.applyDefaults()
+	if err := a.applyDefaults(); err != nil {
+		return nil, err
+	}
+	if err := a.applySeparate(); err != nil {
+		return nil, err
+	}
 	if err := a.applyFiles(); err != nil {
 		return nil, err
 	}
-	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" && cfg.ProxyLabel == "" {
+	if len(cfg.ProxyNetworks.values) == 0 && cfg.ProxyContainer == "" && a.routing.ProxyLabel == "" {
 		if self := docker.SelfContainerID(); self != "" {
 			a.routing.ProxyContainer, a.self = self, self
 			a.log.Info("running in a container: the proxy's networks are this container's", "container", self[:12])
@@ -160,6 +165,7 @@ func (a *app) renderTable(t routing.Table) ([]byte, error) {
 	opts := a.renderOpts
 	opts.DefaultCert = a.defaultCert()
 	opts.Snippets, opts.Htpasswd, opts.ConfD = a.snippets.get(), a.htpasswd.get(), a.confD.get()
+	opts.ErrorPages = a.errorPages.get()
 	data, err := a.renderer.Render(render.NewData(t, opts))
 	if err != nil {
 		return nil, err

@@ -38,6 +38,7 @@ type Config struct {
 	TLS                                   tlsConfig
 	Defaults                              defaultsConfig
 	Files                                 filesConfig
+	NginxContainerLabel                   string
 	// ExplainHosts and ExplainWorkloads are what routes explains (--host, --workload).
 	ExplainHosts, ExplainWorkloads listFlag
 	// Command is the command these flags are for.
@@ -77,6 +78,7 @@ var envAliases = func() map[string]string {
 	maps.Copy(m, tlsEnvAliases)
 	maps.Copy(m, defaultsEnvAliases)
 	maps.Copy(m, filesEnvAliases)
+	maps.Copy(m, separateEnvAliases)
 	return m
 }()
 
@@ -147,6 +149,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	registerTLSFlags(fs, &c.TLS)
 	registerDefaultsFlags(fs, &c.Defaults)
 	registerFilesFlags(fs, &c.Files)
+	registerSeparateFlags(fs, c)
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	if cmd == "routes" || cmd == "gateways" {

@@ -101,6 +101,12 @@ var allFlags = []flagCase{
 	{"network-internal", "/etc/internal.conf", func(c *Config) any { return c.Files.NetworkInternal }, "/etc/internal.conf"},
 	{"snippets-dir", "/etc/nginx/vhost.d", func(c *Config) any { return c.Files.SnippetsDir }, "/etc/nginx/vhost.d"},
 	{"htpasswd-dir", "/etc/nginx/htpasswd", func(c *Config) any { return c.Files.HtpasswdDir }, "/etc/nginx/htpasswd"},
+	{"error-pages-dir", "/srv/errors", func(c *Config) any { return c.Files.ErrorPagesDir }, "/srv/errors"},
+	{"disable-access-logs", "true", func(c *Config) any { return c.Defaults.AccessLogOff }, true},
+	{"access-log-format", "$host $status", func(c *Config) any { return c.Defaults.AccessLogFormat }, "$host $status"},
+	{"access-log-escape", "json", func(c *Config) any { return c.Defaults.AccessLogEscape }, "json"},
+	{"access-log-json", "true", func(c *Config) any { return c.Defaults.AccessLogJSON }, true},
+	{"nginx-container-label", "com.github.nginx-proxy.nginx-proxy.nginx", func(c *Config) any { return c.NginxContainerLabel }, "com.github.nginx-proxy.nginx-proxy.nginx"},
 	{"default-root", "301 https://example.com/", func(c *Config) any { return c.Defaults.Root.root.String() }, "301 https://example.com/"},
 	{"server-tokens", "off", func(c *Config) any { return c.Defaults.ServerTokens.off }, true},
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"strings"
 
+	"github.com/vhost-gen/vhost-gen/internal/render"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 )
 
@@ -16,28 +18,45 @@ type defaultsConfig struct {
 	Host         defaultHostFlag
 	Root         defaultRootFlag
 	ServerTokens serverTokensFlag
+	// The access log, nginx-proxy's DISABLE_ACCESS_LOGS, LOG_FORMAT, LOG_FORMAT_ESCAPE, LOG_JSON.
+	AccessLogOff, AccessLogJSON      bool
+	AccessLogFormat, AccessLogEscape string
 }
 
 // defaultsEnvAliases are nginx-proxy's names for these flags, which the gateway image reads.
 var defaultsEnvAliases = map[string]string{
-	"default-host":  routing.SettingDefaultHost,
-	"default-root":  routing.SettingDefaultRoot,
-	"server-tokens": "SERVER_TOKENS",
+	"default-host":        routing.SettingDefaultHost,
+	"default-root":        routing.SettingDefaultRoot,
+	"server-tokens":       "SERVER_TOKENS",
+	"disable-access-logs": "DISABLE_ACCESS_LOGS",
+	"access-log-format":   "LOG_FORMAT",
+	"access-log-escape":   "LOG_FORMAT_ESCAPE",
+	"access-log-json":     "LOG_JSON",
 }
 
 func registerDefaultsFlags(fs *flag.FlagSet, c *defaultsConfig) {
 	fs.Var(&c.Host, "default-host", "the `HOST` whose site answers the hosts no site claims, instead of 503 (an exact name; nginx-proxy's DEFAULT_HOST is read too)")
 	fs.Var(&c.Root, "default-root", "what \"/\" answers on a site whose routes all have a VIRTUAL_PATH: a status `CODE` (200-599 but 3xx; 444 closes the connection), \"301|302|303|307|308 URL\" to redirect, or none (nginx-proxy's DEFAULT_ROOT is read too)")
+	fs.BoolVar(&c.AccessLogOff, "disable-access-logs", false, "nginx: no access log (nginx-proxy's DISABLE_ACCESS_LOGS is read too); HAProxy logs errors only anyway")
+	fs.StringVar(&c.AccessLogFormat, "access-log-format", "", "nginx: the access log's `FORMAT` (log_format's text, with nginx's variables) for vhost-gen's servers, into "+render.DefaultAccessLogPath+" (nginx-proxy's LOG_FORMAT is read too)")
+	fs.StringVar(&c.AccessLogEscape, "access-log-escape", "", "nginx: how the access log escapes values: default, json or none (nginx-proxy's LOG_FORMAT_ESCAPE is read too)")
+	fs.BoolVar(&c.AccessLogJSON, "access-log-json", false, "nginx: the access log in nginx-proxy's JSON format (its LOG_JSON is read too)")
 	fs.Var(&c.ServerTokens, "server-tokens", "on or off: off hides nginx's version in its Server header and error pages, and HAProxy's on its stats page (nginx-proxy's SERVER_TOKENS is read too)")
 }
 
 // applyDefaults puts these settings in the routing and render options; newApp calls it once both
 // are set.
-func (a *app) applyDefaults() {
+func (a *app) applyDefaults() error {
 	d := a.cfg.Defaults
 	a.routing.DefaultHost = d.Host.host
 	a.renderOpts.DefaultRoot = d.Root.root
 	a.renderOpts.ServerTokensOff = d.ServerTokens.off
+	l, err := render.NewAccessLog(d.AccessLogOff, d.AccessLogFormat, d.AccessLogEscape, d.AccessLogJSON, "")
+	if err != nil {
+		return fmt.Errorf("--access-log-*: %w", err)
+	}
+	a.renderOpts.AccessLog = l
+	return nil
 }
 
 // defaultHostFlag is --default-host, validated (routing.ParseDefaultHost).

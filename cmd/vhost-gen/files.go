@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -32,6 +34,9 @@ type filesConfig struct {
 	// HtpasswdDir is nginx-proxy's htpasswd directory: basic authentication per host and path.
 	HtpasswdDir    string
 	htpasswdDirSet bool
+	// ErrorPagesDir is nginx-proxy's error pages directory (its 50x.html).
+	ErrorPagesDir    string
+	errorPagesDirSet bool
 }
 
 // The files' default paths: nginx-proxy's image's, and HAProxy's equivalent.
@@ -40,6 +45,7 @@ const (
 	defaultNginxSnippets   = "/etc/nginx/vhost.d"
 	defaultHAProxySnippets = "/etc/haproxy/snippets.d"
 	defaultHtpasswd        = "/etc/nginx/htpasswd"
+	defaultErrorPages      = "/usr/share/nginx/html/errors"
 )
 
 // filesEnvAliases are nginx-proxy's names for these flags: none (its image takes the files from
@@ -57,6 +63,10 @@ func registerFilesFlags(fs *flag.FlagSet, c *filesConfig) {
 	})
 	fs.Func("htpasswd-dir", "nginx-proxy's htpasswd `DIR`, watched: basic authentication for a host (a file named after it; a regular expression's SHA-1) or for one of its paths (HOST_SHA1-OF-PATH); nginx reads every htpasswd hash, HAProxy the crypt(3) ones (default: "+defaultHtpasswd+" when it exists)", func(v string) error {
 		c.HtpasswdDir, c.htpasswdDirSet = v, true
+		return nil
+	})
+	fs.Func("error-pages-dir", "nginx-proxy's error pages `DIR`, watched: its 50x.html answers the hosts no site claims, instead of vhost-gen's plain 503 (default: "+defaultErrorPages+" when it exists)", func(v string) error {
+		c.ErrorPagesDir, c.errorPagesDirSet = v, true
 		return nil
 	})
 }
@@ -92,6 +102,14 @@ func (a *app) applyFiles() error {
 	if a.cfg.Proxy == "haproxy" && a.cfg.Template == "" {
 		a.htpasswd.warnings = access.HAProxySkipped
 	}
+	if !c.errorPagesDirSet {
+		c.ErrorPagesDir = defaultErrorPages
+	}
+	a.errorPages = &dirStore{flag: "--error-pages-dir", dir: c.ErrorPagesDir, explicit: c.errorPagesDirSet,
+		match: func(n string) bool { return n == "50x.html" }}
+	if a.cfg.Proxy == "nginx" && a.cfg.Out != "" {
+		a.retireNginxProxyConfig()
+	}
 	if a.cfg.Proxy == "nginx" && a.cfg.CheckCmd == "" && a.cfg.Out != "" {
 		// nginx's own include of the output's directory (conf.d/*.conf) loads the operator's
 		// files there with it: they are checked with it, and watched.
@@ -109,7 +127,7 @@ func (a *app) applyFiles() error {
 
 // dirStores are the operator's watched directories.
 func (a *app) dirStores() []*dirStore {
-	return slices.DeleteFunc([]*dirStore{a.snippets, a.htpasswd, a.confD}, func(d *dirStore) bool { return d == nil || d.dir == "" })
+	return slices.DeleteFunc([]*dirStore{a.snippets, a.htpasswd, a.confD, a.errorPages}, func(d *dirStore) bool { return d == nil || d.dir == "" })
 }
 
 // confDFiles are the other conf.d files nginx loads with the output, for its check.
@@ -211,4 +229,30 @@ func (d *dirStore) watch(ctx context.Context, a *app) {
 		case <-t.C:
 		}
 	}
+}
+
+// retireNginxProxyConfig moves nginx-proxy's own generated config (conf.d/default.conf, whose
+// first line says so) out of the way when it sits beside --out: a conf.d volume carried over
+// from nginx-proxy still holds it, and nginx would load both (duplicate directives, every apply
+// refused). nginx-proxy rewrote that file at every change; it is kept as default.conf.nginx-proxy.
+func (a *app) retireNginxProxyConfig() {
+	old := filepath.Join(filepath.Dir(a.cfg.Out), "default.conf")
+	if old == filepath.Clean(a.cfg.Out) {
+		return
+	}
+	f, err := os.Open(old)
+	if err != nil {
+		return
+	}
+	head := make([]byte, 64)
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	if !strings.HasPrefix(string(head[:n]), "# nginx-proxy") {
+		return
+	}
+	if err := os.Rename(old, old+".nginx-proxy"); err != nil {
+		a.log.Warn("nginx-proxy's generated config is beside --out and nginx loads both: remove it", "file", old, "err", err)
+		return
+	}
+	a.log.Warn("moved nginx-proxy's generated config out of nginx's way", "from", old, "to", old+".nginx-proxy")
 }

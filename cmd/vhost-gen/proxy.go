@@ -25,6 +25,8 @@ func (a *app) check() (apply.CheckFunc, error) {
 		return apply.CommandCheck(c)
 	case a.cfg.Proxy == "haproxy":
 		return apply.HAProxyCheck("haproxy"), nil
+	case a.cfg.Proxy == "nginx" && a.cfg.NginxContainerLabel != "":
+		return a.separateCheck(), nil
 	case a.cfg.Proxy == "nginx":
 		return apply.NginxCheckWith("nginx", a.confDFiles), nil
 	}

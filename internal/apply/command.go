@@ -134,24 +134,51 @@ func NginxCheckWith(binary string, also func() []string) CheckFunc {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		abs, err := filepath.Abs(staged)
-		if err != nil {
-			return err
-		}
-		main := filepath.Join(dir, "nginx.conf")
-		var includes strings.Builder
-		if also != nil {
-			for _, f := range also() {
-				fmt.Fprintf(&includes, "    include %s;\n", quoteNginx(f))
-			}
-		}
-		conf := fmt.Sprintf("pid %s;\nerror_log stderr;\nevents {}\nhttp {\n%s    include %s;\n}\n",
-			filepath.Join(dir, "nginx.pid"), includes.String(), quoteNginx(abs))
-		if err := os.WriteFile(main, []byte(conf), 0o600); err != nil {
-			return err
-		}
-		return Run(ctx, []string{binary, "-t", "-q", "-e", "stderr", "-p", dir + "/", "-c", main})
+		return nginxCheckIn(ctx, Run, binary, dir, dir+"/", staged, also)
 	}
+}
+
+// NginxCheckElsewhere runs nginx -t where run runs commands (in the proxy's container, through
+// the Docker API): the throwaway main config is written beside the staged file, whose directory
+// that nginx must see at the same path (the shared conf.d volume of nginx-proxy's
+// separate-containers mode), and nginx's relative paths are prefix's (its config directory).
+func NginxCheckElsewhere(run func(context.Context, []string) error, binary, prefix string, also func() []string) CheckFunc {
+	return func(ctx context.Context, staged string) error {
+		return nginxCheckIn(ctx, run, binary, filepath.Dir(staged), prefix, staged, also)
+	}
+}
+
+// nginxCheckIn writes the throwaway main config in dir (hidden, so that no conf.d/*.conf include
+// takes it) and runs nginx -t on it.
+func nginxCheckIn(ctx context.Context, run func(context.Context, []string) error, binary, dir, prefix, staged string, also func() []string) error {
+	abs, err := filepath.Abs(staged)
+	if err != nil {
+		return err
+	}
+	var includes strings.Builder
+	if also != nil {
+		for _, f := range also() {
+			fmt.Fprintf(&includes, "    include %s;\n", quoteNginx(f))
+		}
+	}
+	f, err := os.CreateTemp(dir, ".vhost-gen-check-*.nginx")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	conf := fmt.Sprintf("pid %s;\nerror_log stderr;\nevents {}\nhttp {\n%s    include %s;\n}\n",
+		quoteNginx(f.Name()+".pid"), includes.String(), quoteNginx(abs))
+	_, werr := f.WriteString(conf)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return werr
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil { // another user's nginx reads it
+		return err
+	}
+	return run(ctx, []string{binary, "-t", "-q", "-e", "stderr", "-p", prefix, "-c", f.Name()})
 }
 
 // HAProxyCheck runs `haproxy -c -f` on the staged file, which is HAProxy's whole config.

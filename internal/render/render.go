@@ -70,6 +70,12 @@ type Options struct {
 	// ConfD are the other files nginx loads in the http context with this one (conf.d/*.conf):
 	// their hashes are written in the config, so that a change of one is checked and reloaded.
 	ConfD *snippets.Set
+	// AccessLog is nginx-proxy's access-log settings (nginx only); the zero value leaves
+	// nginx's own log.
+	AccessLog AccessLog
+	// ErrorPages is nginx-proxy's error pages directory: its 50x.html answers what no site
+	// does; nil: vhost-gen's plain 503.
+	ErrorPages *snippets.Set
 }
 
 // NewData assembles a template's data from a table.

@@ -92,6 +92,10 @@ func (p proxyCase) options(sc scenario) Options {
 	if files := sc.snippets[p.name]; files != nil {
 		o.Snippets = snippets.New("/vhost-gen-test/snippets", files)
 	}
+	o.AccessLog = sc.accessLog
+	if sc.errorPage {
+		o.ErrorPages = snippets.New(strings.TrimSuffix(goldenRoot, "/")+"/errors", map[string]string{"50x.html": scenarioErrorPage})
+	}
 	if sc.htpasswd != nil {
 		o.Htpasswd = snippets.New("/vhost-gen-test/htpasswd", sc.htpasswd)
 	}
@@ -161,6 +165,9 @@ func stageGolden(t *testing.T, golden, crtList string, maps []File) string {
 			t.Fatal(err)
 		}
 	}
+	// The error page of the scenarios that have one (HAProxy reads it at its check).
+	os.Mkdir(filepath.Join(dir, "errors"), 0o755)
+	os.WriteFile(filepath.Join(dir, "errors", "50x.html"), []byte(scenarioErrorPage), 0o644)
 	staged := filepath.Join(dir, filepath.Base(golden))
 	stage(golden, staged)
 	if crtList != "" {

@@ -27,7 +27,13 @@ type scenario struct {
 	snippets map[string]map[string]string
 	// htpasswd are nginx-proxy's htpasswd files, by name.
 	htpasswd map[string]string
+	// accessLog is nginx-proxy's access-log settings.
+	accessLog AccessLog
+	// errorPage: nginx-proxy's errors/50x.html answers what no site does.
+	errorPage bool
 }
+
+const scenarioErrorPage = "<html><body><h1>Nothing here</h1></body></html>\n"
 
 func ctr(name, ip string, labels map[string]string, ports ...int) discovery.Workload {
 	w := discovery.Workload{ID: name + "-id", Name: name, Source: "docker", Labels: labels, NodeAddress: "127.0.0.1",
@@ -328,6 +334,18 @@ var scenarios = []scenario{
 		ctr("multi", "10.0.9.6", map[string]string{"VIRTUAL_HOST_MULTIPORTS": "www.example.org:\napi.example.org:\n  /:\n    port: 8000\n  /v2/:\n    port: 9000\n    dest: /\n  /rpc/:\n    port: 50051\n    proto: grpc\n  /py/:\n    port: 7000\n    proto: uwsgi\n"}, 8000, 9000, 50051, 7000),
 		ctr("plain", "10.0.9.7", with(host("api.example.org"), "VIRTUAL_PORT", "8000")),
 	}},
+	// nginx-proxy's LOG_JSON (its format, JSON escapes) on every server of vhost-gen's; and
+	// DISABLE_ACCESS_LOGS. HAProxy's config does not change.
+	{name: "access-log-json", accessLog: mustAccessLog(false, "", "", true), workloads: []discovery.Workload{
+		ctr("shop", "10.0.9.8", host("shop.example.com")),
+	}},
+	{name: "access-log-off", accessLog: mustAccessLog(true, "", "", false), defaultHost: "shop.example.com", workloads: []discovery.Workload{
+		ctr("shop", "10.0.9.8", host("shop.example.com")),
+	}},
+	// nginx-proxy's errors/50x.html for unknown hosts.
+	{name: "error-page", errorPage: true, workloads: []discovery.Workload{
+		ctr("shop", "10.0.9.8", host("shop.example.com")),
+	}},
 	// Basic authentication from nginx-proxy's htpasswd directory: a host's file, a path's own file
 	// (which wins), a regular-expression host's file by its SHA-1; HAProxy leaves out the entries
 	// it cannot check ($apr1$, {SHA}) and the unsafe ones, saying why.
@@ -344,6 +362,14 @@ var scenarios = []scenario{
 		"shop.example.com_" + sha1Hex("/admin/"): "root:$5$salt$Gcm6FsVtF/Qa77ZKD.iwsJlCVPY0XSMgLJL0Hnww/c1\n",
 		sha1Hex(`~^api\d+\.example\.com$`):       "api:$2b$05$4MQZtFB6EIMsKSx8kJ1.reEPnEoDqdQZf1NqFkpuVlFSVQu.VJYFC\n",
 	}},
+}
+
+func mustAccessLog(off bool, format, escape string, json bool) AccessLog {
+	l, err := NewAccessLog(off, format, escape, json, "")
+	if err != nil {
+		panic(err)
+	}
+	return l
 }
 
 // sha1Hex is nginx-proxy's hash of a path or a regular-expression host in snippet names.

@@ -366,6 +366,11 @@ func siteTLS(host string, s TLSSettings, acmeNames map[string]string, o *TLSOpti
 		t.CertSource = "none"
 	}
 	t.Problem = choice.Problem
+	if t.Cert == nil && s.CertName == "" && s.Method == "" && !t.ACME && strings.HasSuffix(t.Problem, "and no default certificate") {
+		// Nothing asked for HTTPS and there is no certificate at all: as nginx-proxy, served
+		// over HTTP without a word (the table still says its certificate is "none").
+		t.Problem = ""
+	}
 	if t.Cert == nil && httpOnMissing && (t.Method == MethodRedirect || t.Method == MethodNoHTTP) {
 		t.Method = MethodNoRedirect // nginx-proxy's downgrade: no certificate, still served on HTTP
 	}

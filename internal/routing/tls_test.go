@@ -36,7 +36,30 @@ func (f fakeCerts) Select(host, certName string, trust bool) CertChoice {
 	if c, ok := info("default"); ok && trust {
 		return CertChoice{Cert: c, Via: "default"}
 	}
-	return CertChoice{}
+	if _, ok := f["default"]; ok {
+		return CertChoice{}
+	}
+	return CertChoice{Problem: "no certificate: no " + host + ".crt, and no default certificate"}
+}
+
+// TestNoCertificateQuiet: a site that asked for nothing about HTTPS, with no certificate at all,
+// is served over HTTP without a warning (as nginx-proxy); one that asked for HTTPS keeps its
+// warning.
+func TestNoCertificateQuiet(t *testing.T) {
+	for _, c := range []struct {
+		labels []string
+		certs  fakeCerts
+		warn   bool
+	}{
+		{[]string{"VIRTUAL_HOST=a.example.net"}, fakeCerts{}, false},
+		{[]string{"VIRTUAL_HOST=a.example.net", "HTTPS_METHOD=redirect"}, fakeCerts{}, true},
+		{[]string{"VIRTUAL_HOST=a.example.net", "CERT_NAME=nope"}, fakeCerts{}, true},
+	} {
+		tab := Build([]discovery.Workload{wl("w", "10.0.0.2", c.labels...)}, tlsOpts(c.certs))
+		if got := len(tab.Problems) > 0; got != c.warn {
+			t.Errorf("%v: problems %+v, want a warning %v", c.labels, tab.Problems, c.warn)
+		}
+	}
 }
 
 func tlsOpts(certs fakeCerts) Options {
