@@ -161,11 +161,26 @@ func (a *app) build(ws []discovery.Workload) routing.Table {
 // renderTable renders the config; with HAProxy and HTTPS it also writes the crt-list and the maps
 // the config names (HAProxy reads them at each (re)load, so they are written before the config
 // goes live).
-func (a *app) renderTable(t routing.Table) ([]byte, error) {
+func (a *app) renderTable(t routing.Table) ([]byte, error) { return a.renderWith(t, false) }
+
+// renderUnshared renders without the operator's shared snippets (watch.Pipeline.RenderUnshared);
+// nothing to compare when there are none.
+func (a *app) renderUnshared(t routing.Table) ([]byte, error) {
+	set := a.snippets.get()
+	if set.Equal(set.WithoutShared()) {
+		return nil, errors.New("no shared snippets")
+	}
+	return a.renderWith(t, true)
+}
+
+func (a *app) renderWith(t routing.Table, unshared bool) ([]byte, error) {
 	opts := a.renderOpts
 	opts.DefaultCert = a.defaultCert()
 	opts.Snippets, opts.Htpasswd, opts.ConfD = a.snippets.get(), a.htpasswd.get(), a.confD.get()
 	opts.ErrorPages = a.errorPages.get()
+	if unshared {
+		opts.Snippets = opts.Snippets.WithoutShared()
+	}
 	data, err := a.renderer.Render(render.NewData(t, opts))
 	if err != nil {
 		return nil, err
@@ -198,7 +213,7 @@ func (a *app) watch(ctx context.Context) error {
 	defer stopAdmin()
 	a.log.Info("vhost-gen watching", "version", versionString(), "out", a.cfg.Out, "proxy", a.cfg.Proxy,
 		"sources", a.cfg.Sources.String(), "wait", a.cfg.Wait)
-	p := &watch.Pipeline{Sources: a.sources, Build: a.build, Render: a.renderTable, Applier: ap,
+	p := &watch.Pipeline{Sources: a.sources, Build: a.build, Render: a.renderTable, RenderUnshared: a.renderUnshared, Applier: ap,
 		Min: min, Max: max, Log: a.log, Metrics: a.metrics, State: a.state, History: history.New(20)}
 	a.state.SetHistory(p.History)
 	p.Changes = a.changed

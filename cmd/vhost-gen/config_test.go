@@ -106,6 +106,8 @@ var allFlags = []flagCase{
 	{"access-log-format", "$host $status", func(c *Config) any { return c.Defaults.AccessLogFormat }, "$host $status"},
 	{"access-log-escape", "json", func(c *Config) any { return c.Defaults.AccessLogEscape }, "json"},
 	{"access-log-json", "true", func(c *Config) any { return c.Defaults.AccessLogJSON }, true},
+	{"enable-ipv6", "true", func(c *Config) any { return c.Defaults.EnableIPv6 }, true},
+	{"prefer-ipv6-network", "true", func(c *Config) any { return c.Defaults.PreferIPv6 }, true},
 	{"nginx-container-label", "com.github.nginx-proxy.nginx-proxy.nginx", func(c *Config) any { return c.NginxContainerLabel }, "com.github.nginx-proxy.nginx-proxy.nginx"},
 	{"default-root", "301 https://example.com/", func(c *Config) any { return c.Defaults.Root.root.String() }, "301 https://example.com/"},
 	{"server-tokens", "off", func(c *Config) any { return c.Defaults.ServerTokens.off }, true},

@@ -21,6 +21,8 @@ type defaultsConfig struct {
 	// The access log, nginx-proxy's DISABLE_ACCESS_LOGS, LOG_FORMAT, LOG_FORMAT_ESCAPE, LOG_JSON.
 	AccessLogOff, AccessLogJSON      bool
 	AccessLogFormat, AccessLogEscape string
+	// IPv6: nginx-proxy's ENABLE_IPV6 and PREFER_IPV6_NETWORK.
+	EnableIPv6, PreferIPv6 bool
 }
 
 // defaultsEnvAliases are nginx-proxy's names for these flags, which the gateway image reads.
@@ -32,6 +34,8 @@ var defaultsEnvAliases = map[string]string{
 	"access-log-format":   "LOG_FORMAT",
 	"access-log-escape":   "LOG_FORMAT_ESCAPE",
 	"access-log-json":     "LOG_JSON",
+	"enable-ipv6":         "ENABLE_IPV6",
+	"prefer-ipv6-network": "PREFER_IPV6_NETWORK",
 }
 
 func registerDefaultsFlags(fs *flag.FlagSet, c *defaultsConfig) {
@@ -41,6 +45,8 @@ func registerDefaultsFlags(fs *flag.FlagSet, c *defaultsConfig) {
 	fs.StringVar(&c.AccessLogFormat, "access-log-format", "", "nginx: the access log's `FORMAT` (log_format's text, with nginx's variables) for vhost-gen's servers, into "+render.DefaultAccessLogPath+" (nginx-proxy's LOG_FORMAT is read too)")
 	fs.StringVar(&c.AccessLogEscape, "access-log-escape", "", "nginx: how the access log escapes values: default, json or none (nginx-proxy's LOG_FORMAT_ESCAPE is read too)")
 	fs.BoolVar(&c.AccessLogJSON, "access-log-json", false, "nginx: the access log in nginx-proxy's JSON format (its LOG_JSON is read too)")
+	fs.BoolVar(&c.EnableIPv6, "enable-ipv6", false, "listen on IPv6 too: beside each listen on every IPv4 address (a bare port), the same port on every IPv6 address (nginx-proxy's ENABLE_IPV6 is read too)")
+	fs.BoolVar(&c.PreferIPv6, "prefer-ipv6-network", false, "reach a workload on a dual-stack network at its IPv6 address rather than its IPv4 one (nginx-proxy's PREFER_IPV6_NETWORK is read too); an IPv6-only network is always reached on IPv6")
 	fs.Var(&c.ServerTokens, "server-tokens", "on or off: off hides nginx's version in its Server header and error pages, and HAProxy's on its stats page (nginx-proxy's SERVER_TOKENS is read too)")
 }
 
@@ -51,6 +57,7 @@ func (a *app) applyDefaults() error {
 	a.routing.DefaultHost = d.Host.host
 	a.renderOpts.DefaultRoot = d.Root.root
 	a.renderOpts.ServerTokensOff = d.ServerTokens.off
+	a.renderOpts.EnableIPv6, a.routing.PreferIPv6 = d.EnableIPv6, d.PreferIPv6
 	l, err := render.NewAccessLog(d.AccessLogOff, d.AccessLogFormat, d.AccessLogEscape, d.AccessLogJSON, "")
 	if err != nil {
 		return fmt.Errorf("--access-log-*: %w", err)

@@ -304,7 +304,9 @@ func (a *Applier) removeLeftovers() {
 	}
 	markerTemp := filepath.Base(a.markerPath()) + ".tmp-"
 	for _, e := range entries {
-		if n := e.Name(); strings.HasPrefix(n, "."+base+".staged-") || strings.HasPrefix(n, markerTemp) {
+		// The check's throwaway main configs (command.go) are written here too when nginx runs
+		// in another container.
+		if n := e.Name(); strings.HasPrefix(n, "."+base+".staged-") || strings.HasPrefix(n, markerTemp) || strings.HasPrefix(n, ".vhost-gen-check-") {
 			os.Remove(filepath.Join(dir, n))
 		}
 	}

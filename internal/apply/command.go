@@ -166,6 +166,9 @@ func nginxCheckIn(ctx context.Context, run func(context.Context, []string) error
 		return err
 	}
 	defer os.Remove(f.Name())
+	// nginx -t creates the pid file, empty, to see that it could: in a shared directory it would
+	// stay behind, one per check.
+	defer os.Remove(f.Name() + ".pid")
 	conf := fmt.Sprintf("pid %s;\nerror_log stderr;\nevents {}\nhttp {\n%s    include %s;\n}\n",
 		quoteNginx(f.Name()+".pid"), includes.String(), quoteNginx(abs))
 	_, werr := f.WriteString(conf)

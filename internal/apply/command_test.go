@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -675,5 +676,38 @@ func TestNginxCheckWith(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("with %v: %v, want %q", tc.also, err, tc.want)
 		}
+	}
+}
+
+// TestNginxCheckElsewhereLeavesNothing: the check run in another container writes its throwaway
+// main config beside the staged file, in the shared directory; it and the pid file nginx -t
+// creates are removed after the check.
+func TestNginxCheckElsewhereLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	staged := filepath.Join(dir, ".default.conf.staged-1")
+	writeFile(t, staged, "server { listen 1; }\n")
+	var argv []string
+	run := func(_ context.Context, a []string) error {
+		argv = a
+		main := a[len(a)-1]
+		data, err := os.ReadFile(main)
+		if err != nil || !strings.Contains(string(data), "include "+quoteNginx(staged)) {
+			t.Errorf("main config %s: %q, %v; want it to include the staged file", main, data, err)
+		}
+		return os.WriteFile(main+".pid", nil, 0o644) // as nginx -t does
+	}
+	if err := NginxCheckElsewhere(run, "nginx", "/etc/nginx/", nil)(context.Background(), staged); err != nil {
+		t.Fatal(err)
+	}
+	if len(argv) < 2 || argv[0] != "nginx" || argv[1] != "-t" || !slices.Contains(argv, "/etc/nginx/") {
+		t.Errorf("argv %q", argv)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("left in the shared directory: %v; want the staged file alone", names)
 	}
 }

@@ -58,6 +58,8 @@ type Network struct {
 	Name string `json:"name"`
 	ID   string `json:"id"`
 	IP   string `json:"ip"`
+	// IPv6 is the workload's global IPv6 address on a dual-stack or IPv6 network.
+	IPv6 string `json:"ipv6,omitempty"`
 }
 
 // Port is a container port and, when published, where the host publishes it.

@@ -82,3 +82,39 @@ func longestPathFirst(routes []routing.Route) []routing.Route {
 	slices.SortStableFunc(out, func(a, b routing.Route) int { return cmp.Compare(len(b.Path), len(a.Path)) })
 	return out
 }
+
+// anyPort is the port of a listen setting that listens on every IPv4 address (a bare port,
+// ":port", "0.0.0.0:port", "*:port"), "" otherwise: ENABLE_IPV6 adds IPv6's every address to
+// those only, never to a listen on one address.
+func anyPort(listen string) string {
+	if !strings.Contains(listen, ":") {
+		return listen
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || (host != "" && host != "0.0.0.0" && host != "*") {
+		return ""
+	}
+	return port
+}
+
+// nginxListenV6 is the IPv6 listen beside a listen setting with ENABLE_IPV6 ("[::]:80"), "" when
+// there is none.
+func nginxListenV6(enabled bool, listen string) string {
+	if p := anyPort(listen); enabled && p != "" {
+		return "[::]:" + p
+	}
+	return ""
+}
+
+// haproxyBindV6 is the IPv6 bind beside a listen setting with ENABLE_IPV6, on port (0: the
+// setting's own), "" when there is none.
+func haproxyBindV6(enabled bool, listen string, port int) string {
+	p := anyPort(listen)
+	if !enabled || p == "" {
+		return ""
+	}
+	if port != 0 {
+		p = strconv.Itoa(port)
+	}
+	return "ipv6@:" + p + " v6only"
+}

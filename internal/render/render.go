@@ -76,6 +76,9 @@ type Options struct {
 	// ErrorPages is nginx-proxy's error pages directory: its 50x.html answers what no site
 	// does; nil: vhost-gen's plain 503.
 	ErrorPages *snippets.Set
+	// EnableIPv6 listens on IPv6 too (ENABLE_IPV6): beside each listen on every IPv4 address,
+	// the same port on every IPv6 one.
+	EnableIPv6 bool
 }
 
 // NewData assembles a template's data from a table.
@@ -169,6 +172,8 @@ var funcs = template.FuncMap{
 	"siteKey":            siteKey,
 	"basicAuth":          basicAuth,
 	"haproxyUserlists":   haproxyUserlists,
+	"nginxListenV6":      nginxListenV6,
+	"haproxyBindV6":      haproxyBindV6,
 }
 
 // nginxNameHashSizes returns server_names_hash_bucket_size and server_names_hash_max_size large

@@ -92,7 +92,7 @@ func (p proxyCase) options(sc scenario) Options {
 	if files := sc.snippets[p.name]; files != nil {
 		o.Snippets = snippets.New("/vhost-gen-test/snippets", files)
 	}
-	o.AccessLog = sc.accessLog
+	o.AccessLog, o.EnableIPv6 = sc.accessLog, sc.ipv6
 	if sc.errorPage {
 		o.ErrorPages = snippets.New(strings.TrimSuffix(goldenRoot, "/")+"/errors", map[string]string{"50x.html": scenarioErrorPage})
 	}
@@ -106,7 +106,7 @@ func (p proxyCase) options(sc scenario) Options {
 // with the test certificates under root (goldenRoot for the goldens).
 func (p proxyCase) scenarioData(sc scenario, ws []discovery.Workload, root string) Data {
 	ro, o := p.routing, p.options(sc)
-	ro.DefaultHost = sc.defaultHost
+	ro.DefaultHost, ro.PreferIPv6 = sc.defaultHost, sc.ipv6
 	if sc.tls != nil {
 		store := newTestStore(root, sc.tls)
 		ro.TLS = sc.tls.routingOptions(store)

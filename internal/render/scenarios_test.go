@@ -31,6 +31,8 @@ type scenario struct {
 	accessLog AccessLog
 	// errorPage: nginx-proxy's errors/50x.html answers what no site does.
 	errorPage bool
+	// ipv6: ENABLE_IPV6 and PREFER_IPV6_NETWORK.
+	ipv6 bool
 }
 
 const scenarioErrorPage = "<html><body><h1>Nothing here</h1></body></html>\n"
@@ -342,6 +344,13 @@ var scenarios = []scenario{
 	{name: "access-log-off", accessLog: mustAccessLog(true, "", "", false), defaultHost: "shop.example.com", workloads: []discovery.Workload{
 		ctr("shop", "10.0.9.8", host("shop.example.com")),
 	}},
+	// ENABLE_IPV6 and PREFER_IPV6_NETWORK: every listen on all IPv4 addresses has its IPv6 twin;
+	// a dual-stack workload is reached on IPv6, an IPv4-only one on IPv4; HTTPS and a TCP service.
+	{name: "tls-ipv6", ipv6: true, tls: &tlsScenario{}, workloads: []discovery.Workload{
+		dualStack(ctr("shop", "10.0.9.9", host("shop.example.com")), "fd00::9"),
+		ctr("legacy", "10.0.9.10", host("legacy.example.com")),
+		dualStack(replica(ctr("db", "10.0.9.11", map[string]string{"VIRTUAL_TCP_PORT": "5432", "VIRTUAL_PORT": "5432"}, 5432), "db", t0), "fd00::b"),
+	}},
 	// nginx-proxy's errors/50x.html for unknown hosts.
 	{name: "error-page", errorPage: true, workloads: []discovery.Workload{
 		ctr("shop", "10.0.9.8", host("shop.example.com")),
@@ -370,6 +379,12 @@ func mustAccessLog(off bool, format, escape string, json bool) AccessLog {
 		panic(err)
 	}
 	return l
+}
+
+// dualStack gives a workload an IPv6 address on its network too.
+func dualStack(w discovery.Workload, v6 string) discovery.Workload {
+	w.Networks[0].IPv6 = v6
+	return w
 }
 
 // sha1Hex is nginx-proxy's hash of a path or a regular-expression host in snippet names.

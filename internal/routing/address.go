@@ -74,7 +74,9 @@ func choosePort(w *discovery.Workload, s *Settings) (int, *addressError) {
 }
 
 // chooseAddress applies the address rules in order; the first that yields an address wins.
-func chooseAddress(w *discovery.Workload, s *Settings, port int, mode AddressMode, proxyNets []string) (target, *addressError) {
+func chooseAddress(w *discovery.Workload, s *Settings, port int, opt Options, proxyNets []string) (target, *addressError) {
+	mode := opt.Mode
+	ipOf := func(n discovery.Network) string { return networkIP(n, opt.PreferIPv6) }
 	if mode != ModeHostPort {
 		// Rule 1: VIRTUAL_NETWORK names the network.
 		if s.Network != "" {
@@ -85,16 +87,16 @@ func chooseAddress(w *discovery.Workload, s *Settings, port int, mode AddressMod
 			if !ok {
 				return target{}, &addressError{SettingNetwork, fmt.Sprintf("not attached to this network (attached: %s)", networkNames(w))}
 			}
-			if n.IP == "" {
-				return target{}, &addressError{SettingNetwork, "no IPv4 address on this network"}
+			if ipOf(n) == "" {
+				return target{}, &addressError{SettingNetwork, "no address on this network"}
 			}
-			return target{n.IP, port, ViaNetworkSetting, "network " + n.Name}, nil
+			return target{ipOf(n), port, ViaNetworkSetting, "network " + n.Name}, nil
 		}
 		// Rule 2: the first network shared with the proxy, by name; never ingress.
 		var shared *discovery.Network
 		var all []string
 		for i, n := range w.Networks {
-			if n.Name != ingress && n.IP != "" && slices.Contains(proxyNets, n.Name) {
+			if n.Name != ingress && ipOf(n) != "" && slices.Contains(proxyNets, n.Name) {
 				all = append(all, n.Name)
 				if shared == nil || n.Name < shared.Name {
 					shared = &w.Networks[i]
@@ -107,7 +109,7 @@ func chooseAddress(w *discovery.Workload, s *Settings, port int, mode AddressMod
 				slices.Sort(all)
 				detail += " (the first by name of the proxy's networks it is on: " + strings.Join(all, ", ") + ")"
 			}
-			return target{shared.IP, port, ViaSharedNetwork, detail}, nil
+			return target{ipOf(*shared), port, ViaSharedNetwork, detail}, nil
 		}
 		if mode == ModeNetwork {
 			return target{}, &addressError{"", noSharedNetwork(w, proxyNets)}
@@ -205,4 +207,13 @@ func joinInts(ns []int) string {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ", ")
+}
+
+// networkIP is a workload's address on a network: IPv4 on a dual-stack network unless preferV6
+// (PREFER_IPV6_NETWORK), the IPv6 one on an IPv6-only network.
+func networkIP(n discovery.Network, preferV6 bool) string {
+	if n.IPv6 != "" && (preferV6 || n.IP == "") {
+		return n.IPv6
+	}
+	return n.IP
 }

@@ -108,7 +108,7 @@ func TestChooseAddress(t *testing.T) {
 			name: "VIRTUAL_NETWORK without an IP", network: "back",
 			w:    discovery.Workload{Networks: nets("back=")},
 			port: 80, mode: ModeAuto,
-			errSetting: SettingNetwork, errReason: "no IPv4 address",
+			errSetting: SettingNetwork, errReason: "no address on this network",
 		},
 		{
 			name: "VIRTUAL_NETWORK ignored in host-port mode", network: "back",
@@ -278,7 +278,7 @@ func TestChooseAddress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		s := Settings{Network: tt.network}
-		got, aerr := chooseAddress(&tt.w, &s, tt.port, tt.mode, tt.proxyNets)
+		got, aerr := chooseAddress(&tt.w, &s, tt.port, Options{Mode: tt.mode}, tt.proxyNets)
 		if tt.errReason == "" {
 			if aerr != nil || got.String() != tt.want {
 				t.Errorf("%s: chooseAddress = %s, %+v; want %s", tt.name, got, aerr, tt.want)
@@ -371,6 +371,28 @@ func TestBuildAddressProblems(t *testing.T) {
 		if p.Workload != "web" || p.WorkloadID != "w1" || p.Setting != tt.setting || p.Origin != tt.origin ||
 			p.Value != tt.value || !strings.Contains(p.Reason, tt.reasonPart) {
 			t.Errorf("%s: problem %+v; want setting %q origin %q value %q reason containing %q", tt.name, p, tt.setting, tt.origin, tt.value, tt.reasonPart)
+		}
+	}
+}
+
+// TestIPv6Addresses: on a dual-stack network IPv4 is preferred unless PREFER_IPV6_NETWORK; an
+// IPv6-only network is reached on IPv6; the server's address is written [v6]:port.
+func TestIPv6Addresses(t *testing.T) {
+	dual := discovery.Workload{Networks: []discovery.Network{{Name: "front", IP: "10.0.0.2", IPv6: "fd00::2"}}}
+	v6only := discovery.Workload{Networks: []discovery.Network{{Name: "front", IPv6: "fd00::3"}}}
+	for _, c := range []struct {
+		w      discovery.Workload
+		prefer bool
+		want   string
+	}{
+		{dual, false, "10.0.0.2:80"},
+		{dual, true, "[fd00::2]:80"},
+		{v6only, false, "[fd00::3]:80"},
+		{v6only, true, "[fd00::3]:80"},
+	} {
+		got, aerr := chooseAddress(&c.w, &Settings{}, 80, Options{Mode: ModeAuto, PreferIPv6: c.prefer}, []string{"front"})
+		if aerr != nil || got.String() != c.want {
+			t.Errorf("%+v prefer %v: %s, %+v; want %s", c.w.Networks, c.prefer, got, aerr, c.want)
 		}
 	}
 }

@@ -92,3 +92,23 @@ func TestMatchRegexHost(t *testing.T) {
 		}
 	}
 }
+
+// TestAddressHosts: raw addresses as VIRTUAL_HOST, as a request's Host header has them: IPv4 as
+// written, IPv6 in brackets, canonical; a port or a zone is refused.
+func TestAddressHosts(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.10":         "192.0.2.10",
+		"[FD00::1]":          "[fd00::1]",
+		"fd00:0:0:0:0:0:0:1": "[fd00::1]",
+		"[2001:db8::a:b]":    "[2001:db8::a:b]",
+	} {
+		if got, err := ParseHost(in); err != nil || got != want {
+			t.Errorf("ParseHost(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"[fd00::1]:80", "example.com:80", "fe80::1%eth0", "[::ffff:192.0.2.1]", "[fd00::1", "::g"} {
+		if got, err := ParseHost(in); err == nil {
+			t.Errorf("ParseHost(%q) = %q, want an error", in, got)
+		}
+	}
+}

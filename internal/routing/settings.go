@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
@@ -147,6 +148,9 @@ func ParseHost(h string) (string, error) {
 	if IsRegexHost(h) {
 		return parseRegexHost(h)
 	}
+	if strings.Contains(h, ":") {
+		return parseIPv6Host(h)
+	}
 	name := strings.TrimSuffix(strings.ToLower(h), ".")
 	if len(name) == 0 || len(name) > 253 {
 		return "", fmt.Errorf("host %q: must be 1 to 253 characters", h)
@@ -164,6 +168,20 @@ func ParseHost(h string) (string, error) {
 		}
 	}
 	return name, nil
+}
+
+// parseIPv6Host reads an IPv6 address as a host, "[fd00::1]" or "fd00::1", into the form a
+// request's Host header has: in brackets, canonical (nginx matches server_name "[fd00::1]").
+func parseIPv6Host(h string) (string, error) {
+	inner, bracketed := strings.CutPrefix(h, "[")
+	if bracketed {
+		inner, bracketed = strings.CutSuffix(inner, "]")
+	}
+	a, err := netip.ParseAddr(inner)
+	if err != nil || bracketed != strings.HasPrefix(h, "[") || strings.HasSuffix(inner, "]") || !a.Is6() || a.Zone() != "" || a.Is4In6() {
+		return "", fmt.Errorf("host %q: ':' is allowed in an IPv6 address only ([fd00::1]); a port belongs in VIRTUAL_PORT", h)
+	}
+	return "[" + a.String() + "]", nil
 }
 
 func checkLabel(l string) error {

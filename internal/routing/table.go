@@ -125,6 +125,9 @@ type Options struct {
 	// UnsupportedProtos are the VIRTUAL_PROTO values the proxy cannot speak to a backend, with
 	// why: asking for one is a problem.
 	UnsupportedProtos map[string]string
+	// PreferIPv6 routes to a workload's IPv6 address on a dual-stack network
+	// (PREFER_IPV6_NETWORK); otherwise IPv4, and IPv6 only on an IPv6-only network.
+	PreferIPv6 bool
 }
 
 // HostAddress is the engine host's address for published ports and host networking, and where
@@ -293,7 +296,7 @@ func (b *builder) placeRoutes(w *discovery.Workload, s *Settings, opt Options, p
 	} else {
 		var port int
 		if port, aerr = choosePort(w, s); aerr == nil {
-			tg, aerr = chooseAddress(w, s, port, opt.Mode, proxyNets)
+			tg, aerr = chooseAddress(w, s, port, opt, proxyNets)
 		}
 	}
 	if aerr == nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -243,4 +244,20 @@ func New(dir string, files map[string]string) *Set {
 		s.files[n] = File{Name: n, Content: c, SHA256: hex.EncodeToString(sum[:])}
 	}
 	return s
+}
+
+// Shared are the names of the snippets that every site (or the frontend) takes: a broken one is
+// no site's own fault.
+var Shared = []string{"default", "default_location", "default_backend", "frontend"}
+
+// WithoutShared is the Set without the Shared snippets (nil stays nil).
+func (s *Set) WithoutShared() *Set {
+	if s == nil {
+		return nil
+	}
+	out := &Set{Dir: s.Dir, files: maps.Clone(s.files), Problems: s.Problems}
+	for _, n := range Shared {
+		delete(out.files, n)
+	}
+	return out
 }

@@ -5,6 +5,7 @@ package watch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -20,14 +21,18 @@ import (
 
 // Pipeline is everything the loop needs; Build and Render are the pure middle of the pipeline.
 type Pipeline struct {
-	Sources  []discovery.Source
-	Build    func([]discovery.Workload) routing.Table
-	Render   func(routing.Table) ([]byte, error)
-	Applier  *apply.Applier
-	Min, Max time.Duration
-	Log      *slog.Logger
-	Metrics  *admin.Metrics
-	State    *admin.State
+	Sources []discovery.Source
+	Build   func([]discovery.Workload) routing.Table
+	Render  func(routing.Table) ([]byte, error)
+	// RenderUnshared, if set, renders without what every site shares besides the template (the
+	// operator's default snippets): when that passes the check the full render fails, the cause
+	// is shared, so no site is held for it and the live config stays.
+	RenderUnshared func(routing.Table) ([]byte, error)
+	Applier        *apply.Applier
+	Min, Max       time.Duration
+	Log            *slog.Logger
+	Metrics        *admin.Metrics
+	State          *admin.State
 	// Applied, if set, runs after every successful apply (the supervisor starts the proxy then).
 	Applied func()
 	// Changes, if set, says that something Build or Render reads besides the workloads changed
@@ -206,9 +211,18 @@ func (p *Pipeline) record(table routing.Table, gen uint64, result string, err er
 // template or main config), the check's own error stands.
 func (p *Pipeline) isolate(ctx context.Context, table routing.Table, checkErr error) (routing.Table, []byte, apply.Outcome, error) {
 	check := func(ctx context.Context, data []byte) error { return p.Applier.CheckData(ctx, data) }
+	if p.RenderUnshared != nil {
+		if data, err := p.RenderUnshared(table); err == nil && check(ctx, data) == nil {
+			return table, []byte{}, apply.Unchanged, fmt.Errorf("the config passes the check without the operator's shared snippets (default, default_location, default_backend, frontend), so one of them is the cause; the live config stays: %w", checkErr)
+		}
+	}
 	kept, data, err := p.quarantine.Isolate(ctx, table, p.Render, check)
 	if err != nil {
-		if !errors.Is(err, quarantine.ErrUnisolated) {
+		if errors.Is(err, quarantine.ErrUnisolated) {
+			if strings.Contains(err.Error(), "every site fails") {
+				return table, []byte{}, apply.Unchanged, fmt.Errorf("%w (%w)", err, checkErr)
+			}
+		} else {
 			p.Log.Warn("could not isolate the sites that fail the check", "err", err)
 		}
 		return table, []byte{}, apply.Unchanged, checkErr

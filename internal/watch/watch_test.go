@@ -150,12 +150,15 @@ type harness struct {
 	// renderErr, when set, decides each render call's error (n counts from 1).
 	renderErr func(n int32) error
 	renders   atomic.Int32
-	min, max  time.Duration
-	logs      *syncBuffer
-	metrics   *admin.Metrics
-	state     *admin.State
-	cancel    context.CancelFunc
-	done      chan error
+	// shared, when set, is a line every render adds (as an operator's shared snippet), which
+	// RenderUnshared leaves out.
+	shared   atomic.Value
+	min, max time.Duration
+	logs     *syncBuffer
+	metrics  *admin.Metrics
+	state    *admin.State
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 func newHarness(t *testing.T, sourceNames ...string) *harness {
@@ -215,15 +218,20 @@ func (h *harness) start() {
 					return nil, err
 				}
 			}
-			return renderTable(tab)
+			out, err := renderTable(tab)
+			if sh, _ := h.shared.Load().(string); sh != "" {
+				out = append(out, "shared "+sh+"\n"...)
+			}
+			return out, err
 		},
-		Applier: ap,
-		Min:     h.min,
-		Max:     h.max,
-		Log:     slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics: h.metrics,
-		State:   h.state,
-		History: history.New(20),
+		RenderUnshared: renderTable,
+		Applier:        ap,
+		Min:            h.min,
+		Max:            h.max,
+		Log:            slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics:        h.metrics,
+		State:          h.state,
+		History:        history.New(20),
 	}
 	h.state.SetHistory(p.History)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -803,4 +811,40 @@ func TestCancelEndsRun(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatal("Run did not return after cancel")
 	}
+}
+
+// TestSharedCauseKeepsLiveConfig: when the config passes the check without what every site
+// shares (an operator's default snippet) but not with it, no site is held: the live config stays,
+// /healthz names the shared snippets, and the fix is applied.
+func TestSharedCauseKeepsLiveConfig(t *testing.T) {
+	h := newHarness(t, "docker")
+	h.checkErr = func(staged []byte) error {
+		if bytes.Contains(staged, []byte("shared broken")) {
+			return errors.New("nginx: [emerg] unknown directive")
+		}
+		return nil
+	}
+	h.shared.Store("ok")
+	h.start()
+	src := h.sources[0]
+	src.full(wl("docker", "web", "10.0.0.2", "VIRTUAL_HOST=web.example.com"))
+	h.waitFile("web.example.com/ 10.0.0.2:80\nshared ok\n")
+
+	h.shared.Store("broken")
+	src.upsert(wl("docker", "api", "10.0.0.4", "VIRTUAL_HOST=api.example.com"))
+	h.eventually(`applies_total{result="check_failed"} to reach 1`, func() bool { return h.applies("check_failed") >= 1 })
+	if got, _ := h.file(); got != "web.example.com/ 10.0.0.2:80\nshared ok\n" {
+		t.Fatalf("file = %q, want the live config untouched", got)
+	}
+	code, body := h.healthz()
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "shared snippets") || !strings.Contains(body, "unknown directive") {
+		t.Errorf("healthz = %d %q, want 503 naming the shared snippets and the check's message", code, body)
+	}
+	if n := testutil.ToFloat64(h.metrics.Quarantined); n != 0 {
+		t.Errorf("quarantined %v, want none: no site is at fault", n)
+	}
+
+	h.shared.Store("fixed")
+	src.upsert(wl("docker", "blog", "10.0.0.5", "VIRTUAL_HOST=blog.example.com"))
+	h.waitFile("api.example.com/ 10.0.0.4:80\nblog.example.com/ 10.0.0.5:80\nweb.example.com/ 10.0.0.2:80\nshared fixed\n")
 }

@@ -51,7 +51,7 @@ func FromInspect(c *container.InspectResponse, nodeAddress string) (w discovery.
 		w.Networks = make([]discovery.Network, 0, len(ns.Networks))
 		for name, ep := range ns.Networks {
 			if ep != nil {
-				w.Networks = append(w.Networks, discovery.Network{Name: name, ID: ep.NetworkID, IP: ep.IPAddress})
+				w.Networks = append(w.Networks, discovery.Network{Name: name, ID: ep.NetworkID, IP: ep.IPAddress, IPv6: ep.GlobalIPv6Address})
 			}
 		}
 		slices.SortFunc(w.Networks, func(a, b discovery.Network) int { return cmp.Compare(a.Name, b.Name) })

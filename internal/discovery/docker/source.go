@@ -167,7 +167,7 @@ func fingerprint(c *container.Summary) string {
 	if c.NetworkSettings != nil {
 		for _, n := range slices.Sorted(maps.Keys(c.NetworkSettings.Networks)) {
 			if ep := c.NetworkSettings.Networks[n]; ep != nil {
-				fmt.Fprintf(&b, "|%s=%s", n, ep.IPAddress)
+				fmt.Fprintf(&b, "|%s=%s,%s", n, ep.IPAddress, ep.GlobalIPv6Address)
 			}
 		}
 	}
@@ -186,7 +186,7 @@ func workloadFingerprint(w *discovery.Workload) string {
 	b.WriteByte('|')
 	b.WriteString(w.Health)
 	for _, n := range w.Networks {
-		fmt.Fprintf(&b, "|%s=%s", n.Name, n.IP)
+		fmt.Fprintf(&b, "|%s=%s,%s", n.Name, n.IP, n.IPv6)
 	}
 	ports := make([]string, 0, len(w.Ports))
 	for _, p := range w.Ports {

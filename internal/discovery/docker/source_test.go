@@ -69,7 +69,7 @@ func TestFingerprintSeesRoutingChanges(t *testing.T) {
 		return container.Summary{}
 	}
 	ref := base()
-	want := "running||bridge=172.17.0.5|80/tcp=127.0.0.1:18081|8080/tcp=0.0.0.0:18082|8080/tcp=:::18082"
+	want := "running||bridge=172.17.0.5,|80/tcp=127.0.0.1:18081|8080/tcp=0.0.0.0:18082|8080/tcp=:::18082"
 	if got := fingerprint(&ref); got != want {
 		t.Fatalf("fingerprint = %q, want %q", got, want)
 	}

@@ -44,9 +44,13 @@ func FromTask(t *swarm.Task, svc *swarm.Service, nodes map[string]string) (w dis
 	for _, a := range t.NetworksAttachments {
 		n := discovery.Network{Name: a.Network.Spec.Name, ID: a.Network.ID}
 		for _, addr := range a.Addresses {
-			if ip, _, err := net.ParseCIDR(addr); err == nil && ip.To4() != nil {
+			ip, _, err := net.ParseCIDR(addr)
+			switch {
+			case err != nil:
+			case ip.To4() != nil && n.IP == "":
 				n.IP = ip.String()
-				break
+			case ip.To4() == nil && n.IPv6 == "":
+				n.IPv6 = ip.String()
 			}
 		}
 		w.Networks = append(w.Networks, n)

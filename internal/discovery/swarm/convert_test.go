@@ -225,8 +225,8 @@ func TestFromTaskNetworks(t *testing.T) {
 		{Name: "alpha", ID: "a", IP: "10.8.0.7"},
 		{Name: "garbage", ID: "g", IP: "10.7.0.2"},
 		{Name: "none", ID: "n"},
-		{Name: "v6only", ID: "v"},
-		{Name: "zeta", ID: "z", IP: "10.9.0.5"},
+		{Name: "v6only", ID: "v", IPv6: "fd00::6"},
+		{Name: "zeta", ID: "z", IP: "10.9.0.5", IPv6: "fd00::5"},
 	}
 	if got := w.Networks; !(&discovery.Workload{Networks: got}).Equal(&discovery.Workload{Networks: want}) {
 		t.Errorf("Networks = %+v\nwant       %+v", got, want)
