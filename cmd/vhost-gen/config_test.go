@@ -108,6 +108,7 @@ var allFlags = []flagCase{
 	{"access-log-json", "true", func(c *Config) any { return c.Defaults.AccessLogJSON }, true},
 	{"enable-ipv6", "true", func(c *Config) any { return c.Defaults.EnableIPv6 }, true},
 	{"prefer-ipv6-network", "true", func(c *Config) any { return c.Defaults.PreferIPv6 }, true},
+	{"enable-http2", "true", func(c *Config) any { return c.Defaults.EnableHTTP2 }, true},
 	{"nginx-container-label", "com.github.nginx-proxy.nginx-proxy.nginx", func(c *Config) any { return c.NginxContainerLabel }, "com.github.nginx-proxy.nginx-proxy.nginx"},
 	{"default-root", "301 https://example.com/", func(c *Config) any { return c.Defaults.Root.root.String() }, "301 https://example.com/"},
 	{"server-tokens", "off", func(c *Config) any { return c.Defaults.ServerTokens.off }, true},

@@ -23,6 +23,8 @@ type defaultsConfig struct {
 	AccessLogFormat, AccessLogEscape string
 	// IPv6: nginx-proxy's ENABLE_IPV6 and PREFER_IPV6_NETWORK.
 	EnableIPv6, PreferIPv6 bool
+	// EnableHTTP2 is nginx-proxy's ENABLE_HTTP2 (its default is on; vhost-gen's is off).
+	EnableHTTP2 bool
 }
 
 // defaultsEnvAliases are nginx-proxy's names for these flags, which the gateway image reads.
@@ -36,6 +38,7 @@ var defaultsEnvAliases = map[string]string{
 	"access-log-json":     "LOG_JSON",
 	"enable-ipv6":         "ENABLE_IPV6",
 	"prefer-ipv6-network": "PREFER_IPV6_NETWORK",
+	"enable-http2":        "ENABLE_HTTP2",
 }
 
 func registerDefaultsFlags(fs *flag.FlagSet, c *defaultsConfig) {
@@ -47,6 +50,7 @@ func registerDefaultsFlags(fs *flag.FlagSet, c *defaultsConfig) {
 	fs.BoolVar(&c.AccessLogJSON, "access-log-json", false, "nginx: the access log in nginx-proxy's JSON format (its LOG_JSON is read too)")
 	fs.BoolVar(&c.EnableIPv6, "enable-ipv6", false, "listen on IPv6 too: beside each listen on every IPv4 address (a bare port), the same port on every IPv6 address (nginx-proxy's ENABLE_IPV6 is read too)")
 	fs.BoolVar(&c.PreferIPv6, "prefer-ipv6-network", false, "reach a workload on a dual-stack network at its IPv6 address rather than its IPv4 one (nginx-proxy's PREFER_IPV6_NETWORK is read too); an IPv6-only network is always reached on IPv6")
+	fs.BoolVar(&c.EnableHTTP2, "enable-http2", false, "offer HTTP/2 on the HTTPS port (ALPN h2), as gRPC clients over TLS need (nginx-proxy's ENABLE_HTTP2 is read too; its default is on)")
 	fs.Var(&c.ServerTokens, "server-tokens", "on or off: off hides nginx's version in its Server header and error pages, and HAProxy's on its stats page (nginx-proxy's SERVER_TOKENS is read too)")
 }
 
@@ -58,6 +62,7 @@ func (a *app) applyDefaults() error {
 	a.renderOpts.DefaultRoot = d.Root.root
 	a.renderOpts.ServerTokensOff = d.ServerTokens.off
 	a.renderOpts.EnableIPv6, a.routing.PreferIPv6 = d.EnableIPv6, d.PreferIPv6
+	a.renderOpts.EnableHTTP2 = d.EnableHTTP2
 	l, err := render.NewAccessLog(d.AccessLogOff, d.AccessLogFormat, d.AccessLogEscape, d.AccessLogJSON, "")
 	if err != nil {
 		return fmt.Errorf("--access-log-*: %w", err)

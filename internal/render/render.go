@@ -79,6 +79,9 @@ type Options struct {
 	// EnableIPv6 listens on IPv6 too (ENABLE_IPV6): beside each listen on every IPv4 address,
 	// the same port on every IPv6 one.
 	EnableIPv6 bool
+	// EnableHTTP2 offers HTTP/2 on the HTTPS port (ENABLE_HTTP2; ALPN h2): what gRPC clients
+	// over TLS need. HAProxy also takes HTTP/2 in clear text (prior knowledge) on its HTTP port.
+	EnableHTTP2 bool
 }
 
 // NewData assembles a template's data from a table.

@@ -92,7 +92,7 @@ func (p proxyCase) options(sc scenario) Options {
 	if files := sc.snippets[p.name]; files != nil {
 		o.Snippets = snippets.New("/vhost-gen-test/snippets", files)
 	}
-	o.AccessLog, o.EnableIPv6 = sc.accessLog, sc.ipv6
+	o.AccessLog, o.EnableIPv6, o.EnableHTTP2 = sc.accessLog, sc.ipv6, sc.ipv6
 	if sc.errorPage {
 		o.ErrorPages = snippets.New(strings.TrimSuffix(goldenRoot, "/")+"/errors", map[string]string{"50x.html": scenarioErrorPage})
 	}

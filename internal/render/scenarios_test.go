@@ -31,7 +31,7 @@ type scenario struct {
 	accessLog AccessLog
 	// errorPage: nginx-proxy's errors/50x.html answers what no site does.
 	errorPage bool
-	// ipv6: ENABLE_IPV6 and PREFER_IPV6_NETWORK.
+	// ipv6: ENABLE_IPV6 and PREFER_IPV6_NETWORK (and ENABLE_HTTP2).
 	ipv6 bool
 }
 
