@@ -51,6 +51,10 @@ type Applier struct {
 	Hot    HotFunc    // nil: every change reloads
 	// HotFailed, when set, hears why a Hot update failed before the reload that replaced it.
 	HotFailed func(error)
+	// HotOnly, when set, says whether Hot can take the change from prev to next whole (it does
+	// not apply it). Such a change skips the full check: the runtime API validates what it sets
+	// (HAProxy checks each server it adds). A fallback to a reload is checked first.
+	HotOnly func(prev, next []byte) bool
 	// Timeout bounds each check, Hot update and reload; 0 means DefaultTimeout. A command still
 	// running then is killed, with the processes it started, and the apply fails with ErrTimeout.
 	Timeout time.Duration
@@ -102,7 +106,8 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 	}
 	defer os.Remove(staged) // a no-op once renamed into place
 	a.step("staged")
-	if a.Check != nil {
+	unchecked := a.Check != nil && a.Hot != nil && a.HotOnly != nil && a.applied != nil && a.HotOnly(a.applied, data)
+	if a.Check != nil && !unchecked {
 		err := a.bounded(ctx, "config check", func(ctx context.Context) error { return a.Check(ctx, staged) })
 		if errors.Is(err, ErrTimeout) {
 			return Unchanged, fmt.Errorf("%w; nothing was put in place", err)
@@ -151,6 +156,16 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 		}
 		if err != nil && a.HotFailed != nil {
 			a.HotFailed(err)
+		}
+	}
+	if unchecked {
+		// The runtime API did not take it after all: the file in place is checked before the
+		// reload, and put back if refused (the marker stays pending: a restart reloads the file).
+		if err := a.bounded(ctx, "config check", func(ctx context.Context) error { return a.Check(ctx, a.Path) }); err != nil {
+			if rerr := a.restore(prev, hadPrev); rerr != nil {
+				return Unchanged, fmt.Errorf("%w: %w; and restoring the previous config failed: %w", ErrCheck, err, rerr)
+			}
+			return Unchanged, fmt.Errorf("%w (previous config restored): %w", ErrCheck, err)
 		}
 	}
 	if a.Reload != nil {

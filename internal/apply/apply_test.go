@@ -752,3 +752,56 @@ func TestApplyHotNotAfterCheckFailure(t *testing.T) {
 	}
 	wantFile(t, a.Path, ptr("one\n"))
 }
+
+// TestApplyHotOnlySkipsCheck: a change the runtime API takes whole is not checked first (the API
+// validates what it sets); when Hot does not take it after all, the file in place is checked
+// before the reload, and put back if refused.
+func TestApplyHotOnlySkipsCheck(t *testing.T) {
+	t.Run("taken by Hot: no check", func(t *testing.T) {
+		a, f, h := newHotApplier(t)
+		a.HotOnly = func(prev, next []byte) bool { return true }
+		mustApply(t, a, "one\n", Applied) // nothing applied yet to diff from: checked, reloaded
+		h.ok = true
+		mustApply(t, a, "two\n", Updated)
+		if f.checks != 1 || f.reloads != 1 {
+			t.Errorf("checks, reloads = %d, %d; want 1, 1 (the hot update unchecked)", f.checks, f.reloads)
+		}
+	})
+	t.Run("not taken: checked, then reloaded", func(t *testing.T) {
+		a, f, h := newHotApplier(t)
+		a.HotOnly = func(prev, next []byte) bool { return true }
+		mustApply(t, a, "one\n", Applied)
+		h.ok = false
+		mustApply(t, a, "two\n", Applied)
+		if f.checks != 2 || f.reloads != 2 {
+			t.Errorf("checks, reloads = %d, %d; want 2, 2", f.checks, f.reloads)
+		}
+		if f.liveAtCheck[len(f.liveAtCheck)-1] != "two\n" {
+			t.Errorf("the fallback check saw %q, want the file in place", f.liveAtCheck)
+		}
+	})
+	t.Run("not taken and refused: put back", func(t *testing.T) {
+		a, f, h := newHotApplier(t)
+		a.HotOnly = func(prev, next []byte) bool { return true }
+		mustApply(t, a, "one\n", Applied)
+		h.ok = false
+		f.checkErr = errProxy
+		if _, err := a.Apply(context.Background(), []byte("bad\n")); !errors.Is(err, ErrCheck) {
+			t.Fatalf("Apply: %v, want ErrCheck", err)
+		}
+		if f.reloads != 1 {
+			t.Errorf("reloads = %d, want 1: a refused config is never reloaded", f.reloads)
+		}
+		wantFile(t, a.Path, ptr("one\n"))
+	})
+	t.Run("HotOnly false: checked as always", func(t *testing.T) {
+		a, f, h := newHotApplier(t)
+		a.HotOnly = func(prev, next []byte) bool { return false }
+		mustApply(t, a, "one\n", Applied)
+		h.ok = true
+		mustApply(t, a, "two\n", Updated)
+		if f.checks != 2 {
+			t.Errorf("checks = %d, want 2", f.checks)
+		}
+	})
+}

@@ -676,3 +676,24 @@ func (m model) String() string {
 	}
 	return b.String()
 }
+
+// TestHotOnly: a server-only change is the runtime API's whole (no full check needed); a rule
+// change, or a config that is not HAProxy's, is not.
+func TestHotOnly(t *testing.T) {
+	added := edit(t, web2, web2+"    server web3 10.0.0.3:80 weight 1 check inter 2s\n")
+	moved := edit(t, "10.0.0.2:80", "10.0.0.9:80")
+	rule := edit(t, "timeout connect 5s", "timeout connect 6s")
+	for _, c := range []struct {
+		name, next string
+		want       bool
+	}{
+		{"a server added", added, true},
+		{"a server moved", moved, true},
+		{"a rule changed", rule, false},
+		{"not a config", "global\n  bogus {\n", false},
+	} {
+		if got := HotOnly([]byte(testBase), []byte(c.next)); got != c.want {
+			t.Errorf("%s: HotOnly = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

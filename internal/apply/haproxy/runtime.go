@@ -108,6 +108,21 @@ func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
 	return ok, err
 }
 
+// HotOnly reports whether the runtime API can take the change from prev to next whole (the
+// Applier then skips haproxy -c: HAProxy validates each command). It applies nothing.
+func HotOnly(prev, next []byte) bool {
+	pp, err := parse(prev)
+	if err != nil {
+		return false
+	}
+	np, err := parse(next)
+	if err != nil {
+		return false
+	}
+	_, ok := diff(pp, np)
+	return ok
+}
+
 func (r *Runtime) hot(ctx context.Context, prev, next []byte) (bool, error) {
 	pp, err := parse(prev)
 	if err != nil {
