@@ -42,6 +42,12 @@ type tlsEnv struct {
 // extra flags last.
 func newTLSEnv(t *testing.T, proxy, certsDir string, extra ...string) *tlsEnv {
 	t.Helper()
+	return newTLSEnvWith(t, proxy, certsDir, nil, extra...)
+}
+
+// newTLSEnvWith is newTLSEnv with environment variables for vhost-gen.
+func newTLSEnvWith(t *testing.T, proxy, certsDir string, vars []string, extra ...string) *tlsEnv {
+	t.Helper()
 	if certsDir == "" {
 		certsDir = t.TempDir()
 	}
@@ -53,7 +59,7 @@ func newTLSEnv(t *testing.T, proxy, certsDir string, extra ...string) *tlsEnv {
 		te.flags = append(te.flags, "--haproxy-certs-dir", t.TempDir())
 	}
 	te.flags = append(te.flags, extra...)
-	te.env = newProxyEnv(t, proxy, nil, te.flags...)
+	te.env = newProxyEnv(t, proxy, vars, te.flags...)
 	return te
 }
 

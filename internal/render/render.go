@@ -80,7 +80,8 @@ type Options struct {
 	// the same port on every IPv6 one.
 	EnableIPv6 bool
 	// EnableHTTP2 offers HTTP/2 on the HTTPS port (ENABLE_HTTP2; ALPN h2): what gRPC clients
-	// over TLS need. HAProxy also takes HTTP/2 in clear text (prior knowledge) on its HTTP port.
+	// over TLS need. HAProxy takes HTTP/2 in clear text (prior knowledge) on its HTTP port
+	// whatever this says: it detects the HTTP/2 preface on every HTTP bind.
 	EnableHTTP2 bool
 }
 
