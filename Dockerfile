@@ -37,8 +37,7 @@ CMD ["watch", "--proxy", "nginx", "--out", "/etc/nginx/conf.d/default.conf"]
 #   watch --supervise --proxy haproxy --out /etc/haproxy/haproxy.cfg --haproxy-socket /run/haproxy-admin.sock
 FROM ${BASE_IMAGE} AS gateway
 COPY --from=build /out/vhost-gen /usr/local/bin/vhost-gen
-# nginx-proxy's mounts, read at the same paths: the certificates (HTTPS is on, with ACME for the
-# containers that ask for it), vhost.d snippets, htpasswd files, network_internal.conf, and the
+# nginx-proxy's mounts, read at the same paths: the certificates, vhost.d snippets, htpasswd files, network_internal.conf, and the
 # Docker socket at /tmp/docker.sock when it is not at /var/run/docker.sock.
 RUN ["mkdir", "-p", "/run/haproxy", "/etc/nginx/certs", "/etc/nginx/vhost.d", "/etc/nginx/htpasswd"]
 # nginx's logs go to the container's, as nginx-proxy's do.
@@ -46,7 +45,9 @@ RUN ["ln", "-sf", "/dev/stdout", "/var/log/nginx/access.log"]
 RUN ["ln", "-sf", "/dev/stderr", "/var/log/nginx/error.log"]
 # nginx-proxy's connection limits, not Debian's 768.
 RUN ["sed", "-i", "-e", "s/worker_connections [0-9]*;/worker_connections 10240;/", "-e", "s|^pid /run/nginx.pid;|&\\nworker_rlimit_nofile 20480;|", "/etc/nginx/nginx.conf"]
-ENV VHOST_GEN_CERTS_DIR=/etc/nginx/certs
+# HTTPS is on, as nginx-proxy's is (VHOST_GEN_CERTS_DIR= turns it off, e.g. on the host network);
+# ACME is off, as nginx-proxy leaves it to acme-companion (VHOST_GEN_ACME=true: vhost-gen orders).
+ENV VHOST_GEN_CERTS_DIR=/etc/nginx/certs VHOST_GEN_ACME=false
 EXPOSE 80
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/vhost-gen"]

@@ -271,17 +271,7 @@ func dropInPort(t *testing.T, e *env, container, port string) int {
 // condition still false after two minutes fails the test.
 func dropInEventually(t *testing.T, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitWithin(t, what, 2*time.Minute, cond)
 }
 
 func dropInBasic(user, password string) string {

@@ -374,17 +374,7 @@ func (e *env) normalisedConfig() string {
 // waitUntil polls cond until it returns nil, for up to 20 seconds (env.waitFor without an env).
 func waitUntil(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitWithin(t, what, 20*time.Second, cond)
 }
 
 // promSum sums the samples of a metric whose labels contain every given `k="v"`.

@@ -83,17 +83,7 @@ func (r filesResp) check(e *env, reqHeaders ...string) error {
 // refuses it) and applied, on a machine shared with other tests.
 func filesWait(e *env, what string, cond func() error) {
 	e.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitWithin(e.t, what, 90*time.Second, cond)
 }
 
 // filesSHA1 is nginx-proxy's hash in file names, computed here rather than by the code under test.
@@ -336,17 +326,7 @@ func snippetsScenario(t *testing.T, proxy string) {
 		"haproxy": "http-response set-header X-Brk fixed\n",
 	}[proxy]
 	writeFile(t, filepath.Join(dir, broken[0]), fixed)
-	brkWant := filesResp{host: brk, path: "/", code: 200, name: "brk", headers: []string{"X-Brk: fixed"}}
-	filesWait(e, "brk back with the fixed snippet", func() error { return brkWant.check(e) })
-	filesWait(e, "brk's problem gone and the quarantine empty", func() error {
-		if ps := e.problemsOf("brk"); len(ps) != 0 {
-			return fmt.Errorf("brk's problems %q", ps)
-		}
-		if n := e.metric("vhostgen_quarantined_sites"); n != 0 {
-			return fmt.Errorf("vhostgen_quarantined_sites %v", n)
-		}
-		return nil
-	})
+	waitBrkFixed(e, brk)
 	ok, bad := poll.end()
 	if len(bad) > 0 || ok == 0 {
 		t.Errorf("%s while brk was broken, quarantined, released and fixed: %d requests answered, %d not:\n%s", dflt, ok, len(bad), strings.Join(bad, "\n"))
@@ -495,4 +475,21 @@ func basicAuthScenario(t *testing.T, proxy string) {
 	if cfg := strings.ReplaceAll(e.config(), hostFile+"_", ""); strings.Contains(cfg, hostFile) {
 		t.Errorf("the config still names the removed %s", hostFile)
 	}
+}
+
+// waitBrkFixed waits for the brk site (workload "brk" at host) to answer again with its fixed
+// snippet's header, its problem gone and nothing quarantined.
+func waitBrkFixed(e *env, brk string) {
+	e.t.Helper()
+	brkWant := filesResp{host: brk, path: "/", code: 200, name: "brk", headers: []string{"X-Brk: fixed"}}
+	filesWait(e, "brk back with the fixed snippet", func() error { return brkWant.check(e) })
+	filesWait(e, "brk's problem gone and the quarantine empty", func() error {
+		if ps := e.problemsOf("brk"); len(ps) != 0 {
+			return fmt.Errorf("brk's problems %q", ps)
+		}
+		if n := e.metric("vhostgen_quarantined_sites"); n != 0 {
+			return fmt.Errorf("vhostgen_quarantined_sites %v", n)
+		}
+		return nil
+	})
 }

@@ -327,14 +327,20 @@ func httpGet(url, host string) (int, string) {
 // waitFor polls cond until it returns nil, for up to 20 seconds.
 func (e *env) waitFor(what string, cond func() error) {
 	e.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	waitWithin(e.t, what, 20*time.Second, cond)
+}
+
+// waitWithin polls cond until it returns nil; a condition still false after d fails the test.
+func waitWithin(t testing.TB, what string, d time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		err := cond()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("waiting for %s: %v", what, err)
+			t.Fatalf("waiting for %s: %v", what, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -462,9 +468,13 @@ func (e *env) ip(container, network string) string {
 // freePort returns a port free on 127.0.0.1 that no other test of this run was given: a port
 // closed here can come back from the kernel at once (one test once got the same port for its
 // proxy and its admin server).
-func freePort(t testing.TB) int {
+func freePort(t testing.TB) int { return freePortOn(t, "127.0.0.1:0") }
+
+// freePortOn returns a port free at addr ("127.0.0.1:0", ":0") that no other test of this run
+// was given.
+func freePortOn(t testing.TB, addr string) int {
 	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -310,19 +310,7 @@ func ipv6Network(e *env, name string, dual bool) string {
 
 // freeAnyPort returns a port free on every address, IPv4 and IPv6 (a listen on ":0" takes both
 // here: net.ipv6.bindv6only is 0), that no other test of this run was given.
-func freeAnyPort(t testing.TB) int {
-	for {
-		l, err := net.Listen("tcp", ":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if _, taken := givenPorts.LoadOrStore(port, true); !taken {
-			return port
-		}
-	}
-}
+func freeAnyPort(t testing.TB) int { return freePortOn(t, ":0") }
 
 // requireHostIPv6 fails the test, saying why, when this machine's kernel cannot do IPv6 on the
 // loopback: the proxies' IPv6 listen is tested on [::1].

@@ -262,17 +262,7 @@ func TestSeparateContainers(t *testing.T) {
 
 	// Fixed: brk is back, with the fixed snippet's effect.
 	writeFile(t, filepath.Join(vhostD, brk), "add_header X-Brk fixed always;\n")
-	brkWant := filesResp{host: brk, path: "/", code: 200, name: "brk", headers: []string{"X-Brk: fixed"}}
-	filesWait(e, "brk back with the fixed snippet", func() error { return brkWant.check(e) })
-	filesWait(e, "brk's problem gone and the quarantine empty", func() error {
-		if ps := e.problemsOf("brk"); len(ps) != 0 {
-			return fmt.Errorf("brk's problems %q", ps)
-		}
-		if n := e.metric("vhostgen_quarantined_sites"); n != 0 {
-			return fmt.Errorf("vhostgen_quarantined_sites %v", n)
-		}
-		return nil
-	})
+	waitBrkFixed(e, brk)
 	ok, bad := poll.end()
 	if len(bad) > 0 || ok == 0 {
 		t.Errorf("%s while late came and brk was broken and fixed: %d requests answered, %d not:\n%s", web, ok, len(bad), strings.Join(bad, "\n"))

@@ -73,6 +73,8 @@ func startGateway(t testing.TB, s gatewaySpec) *gateway {
 	admin := freePort(t)
 	g.adminURL = "http://127.0.0.1:" + strconv.Itoa(admin)
 	if s.hostNet {
+		// On the host network the gateway listens where it is told: not on the image's HTTPS port.
+		args = append(args, "-e", "VHOST_GEN_CERTS_DIR=")
 		flags = append(flags, "--listen", "127.0.0.1:"+strconv.Itoa(g.port), "--admin-addr", "127.0.0.1:"+strconv.Itoa(admin),
 			"--haproxy-socket", "/run/haproxy/"+e.label+".sock")
 	} else {

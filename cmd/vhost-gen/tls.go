@@ -171,7 +171,13 @@ func (a *app) prepareTLS() error {
 	}
 	if a.cfg.Proxy == "haproxy" {
 		if c.HAProxyCertsDir == "" {
-			c.HAProxyCertsDir = filepath.Join(filepath.Dir(a.cfg.Out), "vhost-gen-certs")
+			// Absolute: HAProxy's config names the crt-list and maps by path (a one-shot
+			// render has no --out, so this is the working directory's).
+			dir, err := filepath.Abs(filepath.Join(filepath.Dir(a.cfg.Out), "vhost-gen-certs"))
+			if err != nil {
+				return fmt.Errorf("--haproxy-certs-dir: %w", err)
+			}
+			c.HAProxyCertsDir = dir
 		}
 		a.renderOpts.CrtList = filepath.Join(c.HAProxyCertsDir, "crt-list")
 		if _, err := render.HAProxyTLSFiles(nil, a.renderOpts.CrtList); err != nil {
