@@ -107,7 +107,7 @@ func (a *app) applyFiles() error {
 	}
 	a.errorPages = &dirStore{flag: "--error-pages-dir", dir: c.ErrorPagesDir, explicit: c.errorPagesDirSet,
 		match: func(n string) bool { return n == "50x.html" }}
-	if a.cfg.Proxy == "nginx" && a.cfg.Out != "" {
+	if a.cfg.Proxy == "nginx" && a.cfg.Out != "" && a.cfg.Command == "watch" {
 		a.retireNginxProxyConfig()
 	}
 	if a.cfg.Proxy == "nginx" && a.cfg.CheckCmd == "" && a.cfg.Out != "" {
