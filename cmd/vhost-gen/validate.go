@@ -104,7 +104,7 @@ func checkHostAddress(v string) error {
 	if v == "" || net.ParseIP(v) != nil {
 		return nil
 	}
-	if _, err := routing.ParseHost(v); err != nil || strings.Contains(v, "*") {
+	if _, err := routing.ParseHostName(v); err != nil || strings.Contains(v, "*") {
 		return fmt.Errorf("--host-address %q: must be an IP address or a host name", v)
 	}
 	return nil

@@ -168,7 +168,7 @@ func checkNodeAddress(a string) error {
 	if a == "" || checkIP("", a) == nil {
 		return nil
 	}
-	if _, err := routing.ParseHost(a); err != nil || bytes.ContainsRune([]byte(a), '*') {
+	if _, err := routing.ParseHostName(a); err != nil || bytes.ContainsRune([]byte(a), '*') {
 		return fmt.Errorf("node address %q: neither an IP address nor a host name", cut(a))
 	}
 	return nil

@@ -21,7 +21,7 @@ func ParseDefaultHost(v string) (string, error) {
 	if h == "" {
 		return "", nil
 	}
-	name, err := ParseHost(h)
+	name, err := ParseHostName(h)
 	if err != nil {
 		return "", errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("host %q: ", h)))
 	}

@@ -26,7 +26,7 @@ func ParseEndpoint(v string) (string, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return ipEndpoint(v, host, ip, p)
 	}
-	name, err := ParseHost(host)
+	name, err := ParseHostName(host)
 	if err != nil || strings.Contains(name, "*") {
 		return "", fmt.Errorf("%q: %q is neither an IP address nor a host name", v, host)
 	}

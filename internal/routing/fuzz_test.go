@@ -228,6 +228,10 @@ func FuzzSettings(f *testing.F) {
 		}
 		if len(parseProblems) == 0 {
 			for _, h := range s.Hosts {
+				if IsRegexHost(h) {
+					checkRegexHost(t, host, h)
+					continue
+				}
 				checkSafe(t, "host", h)
 			}
 			for what, v := range map[string]string{"path": s.Path, "dest": s.Dest, "network": s.Network, "sticky": s.Sticky, "proto": s.Proto} {
@@ -236,7 +240,7 @@ func FuzzSettings(f *testing.F) {
 			if s.Port < 0 || s.Port > 65535 || s.Weight < 0 || s.Weight > MaxWeight {
 				t.Errorf("out-of-range numbers accepted: port %d weight %d", s.Port, s.Weight)
 			}
-			if s.Proto != "http" && s.Proto != "https" {
+			if !slices.Contains(Protos, s.Proto) {
 				t.Errorf("proto %q accepted", s.Proto)
 			}
 		}
@@ -245,7 +249,9 @@ func FuzzSettings(f *testing.F) {
 
 		fuzzRouted := false
 		for _, site := range tab.Sites {
-			checkSafe(t, "site host", site.Host)
+			if !IsRegexHost(site.Host) {
+				checkSafe(t, "site host", site.Host)
+			}
 			for _, r := range site.Routes {
 				checkSafe(t, "route path", r.Path)
 				checkSafe(t, "route dest", r.Dest)

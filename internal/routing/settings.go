@@ -136,20 +136,37 @@ func ParseHosts(v string) ([]string, error) {
 	return hosts, nil
 }
 
-// ParseHost validates one host name: an exact name, "*.example.com", "example.*" or a regular
-// expression, "~^api\d+\.example\.com$" (regexhost.go).
+// ParseHost validates one VIRTUAL_HOST entry: an exact name, "*.example.com", "example.*", an
+// IPv6 address ("[fd00::1]") or a regular expression, "~^api\d+\.example\.com$" (regexhost.go).
 func ParseHost(h string) (string, error) {
-	// ASCII first: lower-casing maps some non-ASCII letters (the Kelvin sign) onto ASCII ones.
-	for i := 0; i < len(h); i++ {
-		if h[i] >= 0x80 {
-			return "", fmt.Errorf("host %q: non-ASCII characters are not allowed (use punycode for IDNs)", h)
-		}
+	if err := asciiOnly(h); err != nil {
+		return "", err
 	}
 	if IsRegexHost(h) {
 		return parseRegexHost(h)
 	}
 	if strings.Contains(h, ":") {
 		return parseIPv6Host(h)
+	}
+	return ParseHostName(h)
+}
+
+// asciiOnly refuses a host with non-ASCII bytes, first: lower-casing maps some non-ASCII letters
+// (the Kelvin sign) onto ASCII ones.
+func asciiOnly(h string) error {
+	for i := 0; i < len(h); i++ {
+		if h[i] >= 0x80 {
+			return fmt.Errorf("host %q: non-ASCII characters are not allowed (use punycode for IDNs)", h)
+		}
+	}
+	return nil
+}
+
+// ParseHostName validates a DNS name: exact, "*.example.com" or "example.*"; never a regular
+// expression or an IPv6 address (for a server's name, DEFAULT_HOST, the host address).
+func ParseHostName(h string) (string, error) {
+	if err := asciiOnly(h); err != nil {
+		return "", err
 	}
 	name := strings.TrimSuffix(strings.ToLower(h), ".")
 	if len(name) == 0 || len(name) > 253 {
