@@ -77,12 +77,15 @@ type Request struct {
 
 // Route is one path of a site and its servers.
 type Route struct {
-	Path    string   `json:"path"`
-	Dest    string   `json:"dest,omitempty"`
-	Backend string   `json:"backend"`
-	Proto   string   `json:"proto"`
-	Sticky  string   `json:"sticky,omitempty"`
-	Servers []Server `json:"servers"`
+	Path    string `json:"path"`
+	Dest    string `json:"dest,omitempty"`
+	Backend string `json:"backend"`
+	Proto   string `json:"proto"`
+	Sticky  string `json:"sticky,omitempty"`
+	// Root is FastCGI's document root; Internal: NETWORK_ACCESS=internal.
+	Root     string   `json:"root,omitempty"`
+	Internal bool     `json:"internal,omitempty"`
+	Servers  []Server `json:"servers"`
 }
 
 // Server is a routing server with what the proxy says of it now.
@@ -331,7 +334,8 @@ func hostNotes(h Host) []string {
 }
 
 func explainRoute(r routing.Route, live *Live) Route {
-	out := Route{Path: r.Path, Dest: r.Dest, Backend: r.Backend.Name, Proto: r.Backend.Proto, Sticky: r.Backend.Sticky, Servers: []Server{}}
+	out := Route{Path: r.Path, Dest: r.Dest, Backend: r.Backend.Name, Proto: r.Backend.Proto, Sticky: r.Backend.Sticky,
+		Root: r.Root, Internal: r.Internal, Servers: []Server{}}
 	for _, s := range r.Backend.Servers {
 		out.Servers = append(out.Servers, explainServer(r.Backend.Name, s, live))
 	}

@@ -404,3 +404,17 @@ func TestReportJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteTextRouteAccess: a route's FastCGI root and NETWORK_ACCESS=internal are in its summary.
+func TestWriteTextRouteAccess(t *testing.T) {
+	ws := []discovery.Workload{{ID: "id-php", Name: "php", Source: "docker",
+		Labels:   map[string]string{"VIRTUAL_HOST": "php.example.com", "VIRTUAL_PROTO": "fastcgi", "VIRTUAL_ROOT": "/srv/app", "NETWORK_ACCESS": "internal"},
+		Networks: []discovery.Network{{Name: "proxy", IP: "10.0.0.9"}}, Ports: []discovery.Port{{Port: 9000, Proto: "tcp"}}}}
+	var buf bytes.Buffer
+	if err := Explain(routing.Build(ws, opts), Query{Hosts: []string{"php.example.com"}}, nil).WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := "/  -> backend php.example.com, fastcgi, root /srv/app, internal clients only, 1 server"; !strings.Contains(buf.String(), want) {
+		t.Errorf("text lacks %q:\n%s", want, buf.String())
+	}
+}

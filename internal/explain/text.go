@@ -232,6 +232,12 @@ func routeSummary(r Route) string {
 	if r.Sticky != "" {
 		parts = append(parts, "sticky "+r.Sticky)
 	}
+	if r.Root != "" {
+		parts = append(parts, "root "+r.Root)
+	}
+	if r.Internal {
+		parts = append(parts, "internal clients only")
+	}
 	n := len(r.Servers)
 	switch n {
 	case 1:
