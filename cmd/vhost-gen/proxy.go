@@ -89,7 +89,7 @@ func (a *app) applier() (*apply.Applier, error) {
 	if a.cfg.Proxy == "haproxy" && a.cfg.HAProxyRuntimeAPI {
 		rt := &haproxy.Runtime{Socket: a.cfg.HAProxySocket,
 			Observe: func(result string) { a.metrics.RuntimeCommands.WithLabelValues(result).Inc() }}
-		ap.Hot, ap.HotOnly = rt.Hot, haproxy.HotOnly
+		ap.Hot, ap.HotOnly = rt.Hot, rt.HotOnly
 		ap.HotFailed = func(err error) {
 			a.log.Warn("runtime API update failed; reloading instead", "socket", a.cfg.HAProxySocket, "err", err)
 		}

@@ -31,6 +31,9 @@ type User struct {
 
 // BasicAuth finds a route's htpasswd file in the directory's files; nil when there is none.
 func BasicAuth(dir *snippets.Set, host, path string) *Auth {
+	if dir.Empty() {
+		return nil
+	}
 	h := snippets.HostName(host)
 	realm := "Restricted " + h + path
 	f := dir.Get(h + "_" + snippets.PathHash(path))

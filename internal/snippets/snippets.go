@@ -189,6 +189,10 @@ func sha1Hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Empty reports whether there is no snippet at all: lookups then hash nothing (they run per
+// route, per render).
+func (s *Set) Empty() bool { return s == nil || len(s.files) == 0 }
+
 // first returns the first of names that the Set holds.
 func (s *Set) first(names ...string) *File {
 	for _, n := range names {
@@ -201,12 +205,18 @@ func (s *Set) first(names ...string) *File {
 
 // Server is nginx-proxy's vhost.d snippet for a host's server blocks: <host>, else default.
 func (s *Set) Server(host string) *File {
+	if s.Empty() {
+		return nil
+	}
 	return s.first(HostName(host), "default")
 }
 
 // Location is the snippet inside a route's location: <host>_<sha1(path)>_location, else
 // <host>_location, else default_location.
 func (s *Set) Location(host, path string) *File {
+	if s.Empty() {
+		return nil
+	}
 	h := HostName(host)
 	return s.first(h+"_"+PathHash(path)+"_location", h+"_location", "default_location")
 }
@@ -214,6 +224,9 @@ func (s *Set) Location(host, path string) *File {
 // Override replaces a route's whole location block: <host>_<sha1(path)>_location_override, and
 // for "/" also <host>_location_override.
 func (s *Set) Override(host, path string) *File {
+	if s.Empty() {
+		return nil
+	}
 	h := HostName(host)
 	if path == "/" {
 		return s.first(h+"_"+PathHash(path)+"_location_override", h+"_location_override")
@@ -224,6 +237,9 @@ func (s *Set) Override(host, path string) *File {
 // Backend is HAProxy's snippet for a route's backend: <host>_<sha1(path)>_backend, else
 // <host>_backend, else default_backend.
 func (s *Set) Backend(host, path string) *File {
+	if s.Empty() {
+		return nil
+	}
 	h := HostName(host)
 	return s.first(h+"_"+PathHash(path)+"_backend", h+"_backend", "default_backend")
 }

@@ -692,7 +692,7 @@ func TestHotOnly(t *testing.T) {
 		{"a rule changed", rule, false},
 		{"not a config", "global\n  bogus {\n", false},
 	} {
-		if got := HotOnly([]byte(testBase), []byte(c.next)); got != c.want {
+		if got := (&Runtime{}).HotOnly([]byte(testBase), []byte(c.next)); got != c.want {
 			t.Errorf("%s: HotOnly = %v, want %v", c.name, got, c.want)
 		}
 	}

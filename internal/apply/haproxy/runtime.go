@@ -28,6 +28,13 @@ type Runtime struct {
 	reloadTo []byte
 	// called: Hot ran before.
 	called bool
+	// planned is the last HotOnly's answer, which the Hot that follows reuses rather than parse
+	// the same configs again.
+	planned struct {
+		prev, next []byte
+		p          plan
+		ok         bool
+	}
 	// Observe, if set, hears each command's result: "ok", "refused" (HAProxy answered with an
 	// error) or "error" (the socket failed).
 	Observe func(result string)
@@ -109,30 +116,36 @@ func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
 }
 
 // HotOnly reports whether the runtime API can take the change from prev to next whole (the
-// Applier then skips haproxy -c: HAProxy validates each command). It applies nothing.
-func HotOnly(prev, next []byte) bool {
-	pp, err := parse(prev)
-	if err != nil {
-		return false
-	}
-	np, err := parse(next)
-	if err != nil {
-		return false
-	}
-	_, ok := diff(pp, np)
+// Applier then skips haproxy -c: HAProxy validates each command). It applies nothing; the Hot
+// that follows with the same configs reuses its plan.
+func (r *Runtime) HotOnly(prev, next []byte) bool {
+	p, ok := planFor(prev, next)
+	r.planned.prev, r.planned.next, r.planned.p, r.planned.ok = prev, next, p, ok
 	return ok
 }
 
-func (r *Runtime) hot(ctx context.Context, prev, next []byte) (bool, error) {
+// planFor is the runtime API's plan from prev to next; ok is false when a reload is needed.
+func planFor(prev, next []byte) (plan, bool) {
 	pp, err := parse(prev)
 	if err != nil {
-		return false, nil
+		return plan{}, false
 	}
 	np, err := parse(next)
 	if err != nil {
-		return false, nil
+		return plan{}, false
 	}
-	p, ok := diff(pp, np)
+	return diff(pp, np)
+}
+
+func (r *Runtime) hot(ctx context.Context, prev, next []byte) (bool, error) {
+	var p plan
+	var ok bool
+	if c := &r.planned; c.prev != nil && bytes.Equal(prev, c.prev) && bytes.Equal(next, c.next) {
+		p, ok = c.p, c.ok
+	} else {
+		p, ok = planFor(prev, next)
+	}
+	r.planned.prev, r.planned.next = nil, nil
 	if !ok {
 		return false, nil
 	}
@@ -140,6 +153,7 @@ func (r *Runtime) hot(ctx context.Context, prev, next []byte) (bool, error) {
 	load := append(slices.Clone(p.newCerts), p.certs...)
 	payloads := make([]string, len(load))
 	for i, path := range load {
+		var err error
 		if payloads[i], err = certPayload(path); err != nil {
 			return false, err
 		}
