@@ -2,11 +2,9 @@ package render
 
 import (
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/vhost-gen/vhost-gen/internal/access"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
@@ -35,44 +33,6 @@ func internalNetworks(sites []routing.Site, nets []string) ([]string, error) {
 		}
 	}
 	return nets, nil
-}
-
-// nginxServerName writes a host for server_name: a regular expression in double quotes (where
-// routing.ParseHost allows none of the escapes nginx reads there), other names as they are.
-func nginxServerName(host string) string {
-	if routing.IsRegexHost(host) {
-		return `"` + host + `"`
-	}
-	return host
-}
-
-// siteKey names a site in HAProxy's maps and variables: its host, or for a regular expression,
-// which a map key or str() cannot hold, "~" and a hash of it.
-func siteKey(host string) string {
-	if !routing.IsRegexHost(host) {
-		return host
-	}
-	h := fnv.New64a()
-	h.Write([]byte(host))
-	return fmt.Sprintf("~%016x", h.Sum64())
-}
-
-// haproxyRegex writes a regular-expression host for an HAProxy match: in single quotes, where
-// HAProxy reads nothing (routing.ParseHost allows no quote in it).
-func haproxyRegex(host string) string {
-	return "'" + strings.TrimPrefix(host, "~") + "'"
-}
-
-// UnsupportedProtos are the VIRTUAL_PROTO values a shipped template cannot speak to a backend,
-// with why (routing.Options.UnsupportedProtos). A user's template decides for itself: none.
-func UnsupportedProtos(proxy, userTemplate string) map[string]string {
-	if userTemplate != "" || proxy != "haproxy" {
-		return nil
-	}
-	return map[string]string{
-		"uwsgi":   "HAProxy does not speak uwsgi: serve this workload with --proxy nginx, or over HTTP",
-		"fastcgi": "vhost-gen's HAProxy template does not speak FastCGI: serve this workload with --proxy nginx",
-	}
 }
 
 // basicAuth is a route's basic authentication from the htpasswd directory (nil: none).

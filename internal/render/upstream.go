@@ -156,3 +156,15 @@ func haproxyRootRule(r routing.DefaultRoot) (string, error) {
 	}
 	return "http-request return status " + strconv.Itoa(r.Code()), nil
 }
+
+// UnsupportedProtos are the VIRTUAL_PROTO values a shipped template cannot speak to a backend,
+// with why (routing.Options.UnsupportedProtos). A user's template decides for itself: none.
+func UnsupportedProtos(proxy, userTemplate string) map[string]string {
+	if userTemplate != "" || proxy != "haproxy" {
+		return nil
+	}
+	return map[string]string{
+		"uwsgi":   "HAProxy does not speak uwsgi: serve this workload with --proxy nginx, or over HTTP",
+		"fastcgi": "vhost-gen's HAProxy template does not speak FastCGI: serve this workload with --proxy nginx",
+	}
+}
