@@ -39,8 +39,9 @@ func (m *Manager) runDue(ctx context.Context) time.Duration {
 			break
 		}
 		if !m.do(ctx, name, act) {
-			// The store could not lock: try again later rather than spin.
-			return max(m.sleep(), time.Second)
+			// The store could not lock it: do held it for lockRetry, so that the others go on
+			// now (a lock held elsewhere never starves them) and nothing spins.
+			continue
 		}
 	}
 	return m.sleep()
@@ -112,6 +113,7 @@ func (m *Manager) do(ctx context.Context, name string, act action) bool {
 			m.hold(name, m.o.Now().Add(m.o.lockRetry))
 		default:
 			m.log.Error("acme: cannot lock certificate", "cert", name, "error", err)
+			m.hold(name, m.o.Now().Add(m.o.lockRetry))
 		}
 		return false
 	}
