@@ -289,3 +289,33 @@ func TestUnknownProxyWithTemplate(t *testing.T) {
 		t.Fatalf("want an error naming --proxy, got %v", err)
 	}
 }
+
+// The ports clients reach: either flag set, the other is its listen port; redirects to HTTPS name
+// the external one.
+func TestExternalPorts(t *testing.T) {
+	cleanEnv(t)
+	for _, tc := range []struct {
+		args                  []string
+		http, https, redirect int
+	}{
+		{args: nil, http: 0, https: 0, redirect: 8443},
+		{args: []string{"--external-https-port", "10443"}, http: 8080, https: 10443, redirect: 10443},
+		{args: []string{"--external-http-port", "80"}, http: 80, https: 8443, redirect: 8443},
+		{args: []string{"--external-http-port", "80", "--external-https-port", "443"}, http: 80, https: 443, redirect: 443},
+	} {
+		var stderr bytes.Buffer
+		args := append([]string{"--listen", "127.0.0.1:8080", "--listen-https", "8443", "--certs-dir", t.TempDir(), "--acme=false"}, tc.args...)
+		cfg, err := parseConfig("render", args, &stderr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := newApp(cfg, &stderr)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if o := a.renderOpts; o.ExternalHTTPPort != tc.http || o.ExternalHTTPSPort != tc.https || a.routing.TLS.HTTPSPort != tc.redirect {
+			t.Errorf("%q: external ports %d, %d, redirects to %d; want %d, %d, %d", tc.args,
+				o.ExternalHTTPPort, o.ExternalHTTPSPort, a.routing.TLS.HTTPSPort, tc.http, tc.https, tc.redirect)
+		}
+	}
+}

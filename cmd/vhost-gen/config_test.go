@@ -54,6 +54,7 @@ var allFlags = []flagCase{
 	{"label-filter", "proxy=a", func(c *Config) any { return c.LabelFilter }, "proxy=a"},
 	{"source", "docker,swarm", func(c *Config) any { return c.Sources.values }, []string{"docker", "swarm"}},
 	{"admin-addr", ":9999", func(c *Config) any { return c.AdminAddr }, ":9999"},
+	{"admin-pprof", "true", func(c *Config) any { return c.AdminPprof }, true},
 	{"host-address", "10.0.0.5", func(c *Config) any { return c.HostAddress }, "10.0.0.5"},
 	{"include-unhealthy", "true", func(c *Config) any { return c.IncludeUnhealthy }, true},
 	{"resync", "30s", func(c *Config) any { return c.Resync }, 30 * time.Second},
@@ -112,6 +113,10 @@ var allFlags = []flagCase{
 	{"nginx-container-label", "com.github.nginx-proxy.nginx-proxy.nginx", func(c *Config) any { return c.NginxContainerLabel }, "com.github.nginx-proxy.nginx-proxy.nginx"},
 	{"default-root", "301 https://example.com/", func(c *Config) any { return c.Defaults.Root.root.String() }, "301 https://example.com/"},
 	{"server-tokens", "off", func(c *Config) any { return c.Defaults.ServerTokens.off }, true},
+	{"external-http-port", "8080", func(c *Config) any { return c.Defaults.ExternalHTTPPort.port }, 8080},
+	{"external-https-port", "8443", func(c *Config) any { return c.Defaults.ExternalHTTPSPort.port }, 8443},
+	{"proxy-protocol", "true", func(c *Config) any { return c.Defaults.ProxyProtocol }, true},
+	{"resolvers", "127.0.0.11 valid=30s", func(c *Config) any { return c.Defaults.Resolvers.value }, "127.0.0.11 valid=30s"},
 }
 
 var jsonFlag = flagCase{"json", "true", func(c *Config) any { return c.JSON }, true}
@@ -410,8 +415,10 @@ func TestDefaultsEnvAliases(t *testing.T) {
 	t.Setenv("DEFAULT_ROOT", "418")
 	t.Setenv("SERVER_TOKENS", "OFF")
 	t.Setenv("HTTP_PORT", "8080")
+	t.Setenv("EXTERNAL_HTTPS_PORT", "10443")
 	c := parse(t, "watch")
-	if c.Defaults.Host.host != "shop.example.com" || c.Defaults.Root.root.Code() != 418 || !c.Defaults.ServerTokens.off || c.Listen != "8080" {
+	if c.Defaults.Host.host != "shop.example.com" || c.Defaults.Root.root.Code() != 418 || !c.Defaults.ServerTokens.off || c.Listen != "8080" ||
+		c.Defaults.ExternalHTTPSPort.port != 10443 {
 		t.Errorf("from nginx-proxy's names: %+v, listen %q", c.Defaults, c.Listen)
 	}
 	if c := parse(t, "watch", "--server-tokens", "on", "--default-root", "none"); c.Defaults.ServerTokens.off || !c.Defaults.Root.root.None {
@@ -419,6 +426,7 @@ func TestDefaultsEnvAliases(t *testing.T) {
 	}
 	for name, value := range map[string]string{
 		"DEFAULT_HOST": "*.example.com", "DEFAULT_ROOT": "301", "SERVER_TOKENS": "build",
+		"EXTERNAL_HTTP_PORT": "http", "EXTERNAL_HTTPS_PORT": "70000", "RESOLVERS": "dns.example",
 	} {
 		cleanEnv(t)
 		t.Setenv(name, value)
@@ -427,7 +435,7 @@ func TestDefaultsEnvAliases(t *testing.T) {
 		}
 	}
 	cleanEnv(t)
-	for _, args := range [][]string{{"--default-root", "301 https://x.example/$host"}, {"--default-host", "a b"}, {"--server-tokens", "maybe"}} {
+	for _, args := range [][]string{{"--default-root", "301 https://x.example/$host"}, {"--default-host", "a b"}, {"--server-tokens", "maybe"}, {"--external-https-port", "0"}} {
 		if _, err := parseConfig("watch", args, io.Discard); err == nil || !strings.Contains(err.Error(), args[0][1:]) {
 			t.Errorf("%q: got %v, want an error naming the flag", args, err)
 		}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -137,13 +136,12 @@ func (a *app) prepareTLS() error {
 	if err := checkListen(c.ListenHTTPS); err != nil {
 		return fmt.Errorf("--listen-https: %w", err)
 	}
-	port := c.ListenHTTPS
-	if i := strings.LastIndexByte(port, ':'); i >= 0 {
-		port = port[i+1:]
-	}
-	httpsPort, err := routing.ParsePort(port)
+	httpsPort, err := listenPort(c.ListenHTTPS)
 	if err != nil {
 		return fmt.Errorf("--listen-https %q: %w", c.ListenHTTPS, err)
+	}
+	if p := a.renderOpts.ExternalHTTPSPort; p != 0 { // redirects name the port clients reach
+		httpsPort = p
 	}
 	if c.ACMEEmail != "" {
 		if _, err := routing.ParseEmail(c.ACMEEmail); err != nil {

@@ -83,6 +83,35 @@ type Options struct {
 	// over TLS need. HAProxy takes HTTP/2 in clear text (prior knowledge) on its HTTP port
 	// whatever this says: it detects the HTTP/2 preface on every HTTP bind.
 	EnableHTTP2 bool
+	// ExternalHTTPPort and ExternalHTTPSPort are the ports clients reach when a port mapping
+	// stands in front of the proxy (EXTERNAL_HTTP_PORT, EXTERNAL_HTTPS_PORT); both 0: the ports
+	// the proxy listens on. Backends see them in X-Forwarded-Port.
+	ExternalHTTPPort, ExternalHTTPSPort int
+	// ProxyProtocol: every connection to the HTTP and HTTPS ports starts with a PROXY protocol
+	// header from a load balancer, whose address is the client's (ENABLE_PROXY_PROTOCOL).
+	ProxyProtocol bool
+	// Resolvers are the DNS servers nginx asks (RESOLVERS: nginx's resolver directive, validated
+	// by ParseResolvers); empty: none.
+	Resolvers string
+}
+
+// ExternalPorts reports whether clients reach the proxy on other ports than it listens on.
+func (o Options) ExternalPorts() bool { return o.ExternalHTTPPort != 0 || o.ExternalHTTPSPort != 0 }
+
+// NginxPort is the nginx variable holding the port the client reached.
+func (o Options) NginxPort() string {
+	if o.ExternalPorts() {
+		return "$vhost_gen_port"
+	}
+	return "$server_port"
+}
+
+// HAProxyPort is HAProxy's sample expression for the port the client reached.
+func (o Options) HAProxyPort() string {
+	if o.ExternalPorts() {
+		return fmt.Sprintf("%%[ssl_fc,iif(%d,%d)]", o.ExternalHTTPSPort, o.ExternalHTTPPort)
+	}
+	return "%[dst_port]"
 }
 
 // NewData assembles a template's data from a table.

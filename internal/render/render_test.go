@@ -93,6 +93,8 @@ func (p proxyCase) options(sc scenario) Options {
 		o.Snippets = snippets.New("/vhost-gen-test/snippets", files)
 	}
 	o.AccessLog, o.EnableIPv6, o.EnableHTTP2 = sc.accessLog, sc.ipv6, sc.ipv6
+	o.ExternalHTTPPort, o.ExternalHTTPSPort = sc.externalPorts[0], sc.externalPorts[1]
+	o.ProxyProtocol, o.Resolvers = sc.proxyProtocol, sc.resolvers
 	if sc.errorPage {
 		o.ErrorPages = snippets.New(strings.TrimSuffix(goldenRoot, "/")+"/errors", map[string]string{"50x.html": scenarioErrorPage})
 	}

@@ -33,6 +33,11 @@ type scenario struct {
 	errorPage bool
 	// ipv6: ENABLE_IPV6 and PREFER_IPV6_NETWORK (and ENABLE_HTTP2).
 	ipv6 bool
+	// externalPorts are EXTERNAL_HTTP_PORT and EXTERNAL_HTTPS_PORT (with tls.port the latter).
+	externalPorts [2]int
+	// proxyProtocol: ENABLE_PROXY_PROTOCOL; resolvers: RESOLVERS.
+	proxyProtocol bool
+	resolvers     string
 }
 
 const scenarioErrorPage = "<html><body><h1>Nothing here</h1></body></html>\n"
@@ -187,8 +192,19 @@ var scenarios = []scenario{
 		ctr("shop", "10.0.4.2", with(host("shop.example.com"), "NON_GET_REDIRECT", "307")),
 		ctr("any", "10.0.4.3", host("*.example.com")),
 	}},
-	// SSL policies; chained.example.com's certificate has a chain and DH parameters.
-	{name: "tls-policies", tls: &tlsScenario{}, workloads: []discovery.Workload{
+	// A port mapping in front of the proxy (EXTERNAL_HTTP_PORT=8080, EXTERNAL_HTTPS_PORT=10443):
+	// redirects name 10443, backends see both in X-Forwarded-Port; SERVER_TOKENS on a container
+	// is its site's (the first by name that sets it: blog-1's), a bad one a warning.
+	// With ENABLE_PROXY_PROTOCOL and IPv6: every listen takes the PROXY protocol.
+	{name: "external-ports", tls: &tlsScenario{https: "8443", port: 10443}, externalPorts: [2]int{8080, 10443}, proxyProtocol: true, ipv6: true, workloads: []discovery.Workload{
+		ctr("shop", "10.0.4.2", with(host("shop.example.com"), "SERVER_TOKENS", "off", "EXTERNAL_HTTPS_PORT", "9443")),
+		ctr("blog-1", "10.0.4.3", with(host("blog.example.com"), "VIRTUAL_PATH", "/api/", "SERVER_TOKENS", "build")),
+		ctr("blog-2", "10.0.4.4", with(host("blog.example.com"), "VIRTUAL_PATH", "/", "SERVER_TOKENS", "off")),
+		ctr("wiki", "10.0.4.5", with(host("wiki.example.com"), "SERVER_TOKENS", "loud", "HTTPS_METHOD", "noredirect")),
+	}},
+	// SSL policies; chained.example.com's certificate has a chain (OCSP stapling, with RESOLVERS)
+	// and DH parameters.
+	{name: "tls-policies", tls: &tlsScenario{}, resolvers: "127.0.0.11 [fd00::53]:53 valid=30s", workloads: []discovery.Workload{
 		ctr("modern", "10.0.4.2", with(host("modern.example.com"), "SSL_POLICY", "Mozilla-Modern")),
 		ctr("chained", "10.0.4.3", host("chained.example.com")),
 		ctr("old", "10.0.4.4", with(host("old.example.com"), "SSL_POLICY", "Mozilla-Old")),

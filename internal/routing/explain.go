@@ -70,7 +70,7 @@ var SettingNames = []string{
 	SettingSticky, SettingRoot, SettingNetworkAccess, SettingTCPPort, SettingCertName, SettingHTTPSMethod, SettingHSTS, SettingSSLPolicy,
 	SettingHTTPOnMissing, SettingNonGetRedirect, SettingNonGetLabel, SettingTrustDefaultCert,
 	SettingACMEHost, SettingLEHost, SettingACMEEmail, SettingLEEmail, SettingACMEKeySize,
-	SettingACMEProfile, SettingACMESingle, SettingLESingle, SettingLoadBalance, SettingKeepalive,
+	SettingACMEProfile, SettingACMESingle, SettingLESingle, SettingLoadBalance, SettingKeepalive, SettingServerTokens,
 }
 
 // exclude records that w is left out of every route it asked for (s nil or partly parsed: the

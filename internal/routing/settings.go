@@ -48,6 +48,9 @@ type Settings struct {
 	// zero when not set.
 	Balance   Balance
 	Keepalive string
+	// ServerTokens is the site's nginx server_tokens (SERVER_TOKENS, sitesettings.go); empty:
+	// the gateway's.
+	ServerTokens string
 }
 
 // ParseSettings reads and validates a workload's settings. routed is false when the workload does
@@ -104,7 +107,8 @@ func ParseSettings(w *discovery.Workload) (s Settings, problems []Problem, route
 	}
 	problems = append(problems, checkProto(w, &s, bad)...) // warnings, and VIRTUAL_DEST's error
 	s.TLS = parseTLS(w, bad)
-	problems = append(problems, parseUpstream(w, &s)...) // warnings only
+	problems = append(problems, parseUpstream(w, &s)...)     // warnings only
+	problems = append(problems, parseSiteSettings(w, &s)...) // warnings only
 	return s, problems, true
 }
 

@@ -41,6 +41,9 @@ type Site struct {
 	TLS *SiteTLS `json:"tls,omitempty"`
 	// Default: DEFAULT_HOST names this site, which answers the hosts no site claims (defaults.go).
 	Default bool `json:"default,omitempty"`
+	// ServerTokens is nginx's server_tokens for the site (SERVER_TOKENS on its workloads: the
+	// first one's, by name, that sets it); empty: the gateway's.
+	ServerTokens string `json:"serverTokens,omitempty"`
 }
 
 // Route is one path prefix of a site.
@@ -155,7 +158,7 @@ func Build(workloads []discovery.Workload, opt Options) Table {
 	t.ProxyNetworks, t.HostAddress = proxyNets, opt.HostAddress
 	opt.ProxyNetworkMode = proxyNetworkMode(ws, opt)
 	b := &builder{routes: map[routeKey]*Route{}, tcp: map[int][]tcpClaim{}, siteTLS: map[string]TLSSettings{},
-		workloads: map[string]*discovery.Workload{}}
+		tokens: map[string]string{}, workloads: map[string]*discovery.Workload{}}
 	for i := range ws {
 		b.workloads[ws[i].ID] = &ws[i]
 		t.Problems = append(t.Problems, place(&ws[i], opt, proxyNets, b)...)
@@ -180,7 +183,9 @@ type builder struct {
 	tcp    map[int][]tcpClaim
 	// siteTLS are each host's HTTPS settings: the first workload's (by name), as nginx-proxy.
 	siteTLS map[string]TLSSettings
-	acme    []acmeClaim
+	// tokens are each host's SERVER_TOKENS: the first workload's (by name) that sets it.
+	tokens map[string]string
+	acme   []acmeClaim
 	// excluded are the workloads left out of routes they asked for; workloads are the
 	// workloads by ID.
 	excluded  []Exclusion
@@ -335,6 +340,9 @@ func (b *builder) placeRoutes(w *discovery.Workload, s *Settings, opt Options, p
 		if _, ok := b.siteTLS[host]; !ok {
 			b.siteTLS[host] = s.TLS
 		}
+		if _, ok := b.tokens[host]; !ok && s.ServerTokens != "" {
+			b.tokens[host] = s.ServerTokens
+		}
 	}
 	return problems
 }
@@ -359,7 +367,7 @@ func (b *builder) assemble() []Site {
 		nameServers(r.Backend.Servers)
 		r.Backend.Name = backendName(k.host, k.path, names)
 		if n := len(sites); n == 0 || sites[n-1].Host != k.host {
-			sites = append(sites, Site{Host: k.host})
+			sites = append(sites, Site{Host: k.host, ServerTokens: b.tokens[k.host]})
 		}
 		sites[len(sites)-1].Routes = append(sites[len(sites)-1].Routes, *r)
 	}
