@@ -7,7 +7,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # "context deadline exceeded" and no crasher (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 100000x
 
-.PHONY: build env lint unit fuzz integration test bench demo demo-stop
+.PHONY: build env lint unit fuzz integration test bench bench-table bench-short demo demo-stop
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/vhost-gen ./cmd/vhost-gen
@@ -65,7 +65,7 @@ fuzz-long:
 integration: env
 	$(GO) test -count=1 -parallel 4 -timeout 20m ./integration/ ./integration/enginesim/
 
-test: env lint unit fuzz integration
+test: env lint unit fuzz integration bench-short
 
 # Unit benchmarks (per-event path, build + render), then convergence through real nginx and
 # HAProxy (20 starts each), on a Swarm (10 scale-ups), the Swarm poll's API cost, the zero-drop
@@ -82,6 +82,17 @@ bench: env
 	$(GO) test -run '^$$' -bench 'BenchmarkHAProxyCertLoad/^(runtime-api|reload)$$' -benchtime 20x ./integration/
 	$(GO) test -run '^$$' -bench 'BenchmarkHAProxyCertLoad/^vg-' -benchtime 5x ./integration/
 	$(GO) test -run '^$$' -bench 'BenchmarkTLSHandshakes' -benchtime 2000x ./integration/
+
+# One table (the README's performance section): against the engine simulator at N = 100, 1,000
+# and 10,000, and against the real engine at N = 100, through HAProxy (integration/benchtable).
+bench-table: env
+	$(GO) run ./integration/benchtable
+
+# The same table at small N with few samples, in `make test` so that it cannot rot: it fails when
+# a figure cannot be measured (no apply, a workload not routed, a host that never answers, no
+# HAProxy or dockerd), never on a timing.
+bench-short: env
+	$(GO) run ./integration/benchtable -short
 
 demo:
 	bash scripts/demo.sh

@@ -246,7 +246,11 @@ func (a *app) startAdmin() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("--admin-addr: %w", err)
 	}
-	srv := &http.Server{Handler: admin.Handler(a.state, a.metrics), ReadHeaderTimeout: 5 * time.Second}
+	h := admin.Handler(a.state, a.metrics)
+	if a.cfg.AdminPprof {
+		h = admin.WithPprof(h)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	a.log.Info("admin server listening", "addr", ln.Addr().String())
 	return func() { srv.Close() }, nil

@@ -25,6 +25,7 @@ type Config struct {
 	LabelFilter                           string
 	Sources                               listFlag
 	AdminAddr, Listen, HostAddress        string
+	AdminPprof                            bool
 	IncludeUnhealthy                      bool
 	Resync, SwarmPoll                     time.Duration
 	CommandTimeout                        time.Duration
@@ -139,6 +140,7 @@ func parseConfig(cmd string, args []string, stderr io.Writer) (*Config, error) {
 	fs.StringVar(&c.LabelFilter, "label-filter", "", "only containers (with --source swarm: services) with this label (`KEY` or KEY=VALUE) are considered, for several proxies on one engine")
 	fs.Var(&c.Sources, "source", "where workloads come from: docker (one engine's containers), swarm (a manager's services and tasks) or etcd (what publishers wrote, and flat layouts); repeatable, they merge")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9180", "the admin HTTP server (/healthz, /metrics, /routes) `ADDR`; empty disables it")
+	fs.BoolVar(&c.AdminPprof, "admin-pprof", false, "also serve Go's profiles on the admin server, under /debug/pprof/ (for benchmarks and debugging)")
 	fs.StringVar(&c.HostAddress, "host-address", "", "the engine host's `ADDRESS` for published ports and host networking (default: DOCKER_HOST's host; else, in a container off the host network, its first non-internal network's gateway; else 127.0.0.1)")
 	fs.BoolVar(&c.TrustDownstreamProxy, "trust-downstream-proxy", false, "keep the X-Forwarded-Proto, -Host, -Port and -Ssl a client sends and append to its X-Forwarded-For, for a proxy that only a trusted proxy reaches; off, they are replaced from the connection (also read from nginx-proxy's TRUST_DOWNSTREAM_PROXY)")
 	fs.BoolVar(&c.IncludeUnhealthy, "include-unhealthy", false, "route containers whose healthcheck is starting or unhealthy too")

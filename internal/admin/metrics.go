@@ -27,6 +27,9 @@ type Metrics struct {
 	// EventToApply is the time from the first change of a burst to its apply (the debounce
 	// included), for the applies that changed the proxy.
 	EventToApply prometheus.Histogram
+	// RenderSeconds is the time from a burst's debounce firing to its rendered bytes (routing
+	// table, quarantine filter, template): an event's cost to the pipeline, the debounce excluded.
+	RenderSeconds prometheus.Histogram
 	// SourceConnected is 1 while a source answers, 0 while it does not, by source.
 	SourceConnected *prometheus.GaugeVec
 	CheckSeconds    prometheus.Histogram
@@ -80,6 +83,11 @@ func NewMetrics() *Metrics {
 		Name: "vhostgen_event_to_apply_seconds", Help: "From the first change of a burst to the apply that put it live (the debounce included).",
 		Buckets: []float64{.05, .1, .2, .5, 1, 2, 5, 10, 30, 60},
 	})
+	m.RenderSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "vhostgen_render_duration_seconds", Help: "From a burst's debounce firing to its rendered config: routing table, quarantine filter and template.",
+		// Fine buckets (x1.33) from 0.1 ms: a benchmark reads its p50 and p99 from them.
+		Buckets: prometheus.ExponentialBucketsRange(0.0001, 10, 41),
+	})
 	m.SourceConnected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vhostgen_source_connected", Help: "1 while a source (docker, swarm, etcd) answers, 0 while it does not.",
 	}, []string{"source"})
@@ -103,7 +111,7 @@ func NewMetrics() *Metrics {
 		}
 		return time.Since(time.Unix(0, at)).Seconds()
 	})
-	m.Registry.MustRegister(m.EventToApply, m.SourceConnected, m.CheckSeconds, m.ReloadSeconds, m.RuntimeCommands, sinceApply)
+	m.Registry.MustRegister(m.EventToApply, m.RenderSeconds, m.SourceConnected, m.CheckSeconds, m.ReloadSeconds, m.RuntimeCommands, sinceApply)
 	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.EtcdWrites, m.CertExpiry, m.Applies, m.Reloads, m.ProxyRestarts, m.Problems, m.Quarantined, m.Sites,
 		m.Servers, m.Generation, m.LastApplied, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -107,8 +107,25 @@ func TestChildren(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	kids, err := children(os.Getpid())
-	if err != nil || !kids[cmd.Process.Pid] {
-		t.Errorf("children(self) = %v, %v; want it to hold %d", kids, err, cmd.Process.Pid)
+	// Both ways: the kernel's lists of each thread's children (any thread may have forked it),
+	// and the scan of every process, for kernels without those lists.
+	for name, list := range map[string]func(int) (map[int]bool, error){"children": children, "scanChildren": scanChildren} {
+		kids, err := list(os.Getpid())
+		if err != nil || !kids[cmd.Process.Pid] {
+			t.Errorf("%s(self) = %v, %v; want it to hold %d", name, kids, err, cmd.Process.Pid)
+		}
+	}
+}
+
+// BenchmarkChildren: a reload polls children every 20 ms; the scan reads every process's stat.
+func BenchmarkChildren(b *testing.B) {
+	for name, list := range map[string]func(int) (map[int]bool, error){"children": children, "scanChildren": scanChildren} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := list(os.Getpid()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

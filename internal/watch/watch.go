@@ -134,6 +134,7 @@ func (p *Pipeline) applyOnce(ctx context.Context, snap inventory.Snapshot, probl
 	start := time.Now()
 	table := p.quarantine.Filter(p.Build(snap.Workloads))
 	data, err := p.Render(table)
+	p.Metrics.RenderSeconds.Observe(time.Since(start).Seconds())
 	var outcome apply.Outcome
 	if err == nil {
 		outcome, err = p.Applier.Apply(ctx, data)
