@@ -117,8 +117,10 @@ func (w *Workload) Equal(o *Workload) bool {
 
 // Update is what a source sends: either its whole current set (Full), or upserts and removals.
 type Update struct {
-	Source    string
-	Full      bool
+	Source string
+	Full   bool
+	// Workloads are never modified once sent: a source may send the same slice again when
+	// nothing changed (the inventory then skips its comparison).
 	Workloads []Workload
 	Removed   []string // IDs
 	// Revision is the source's revision of the state after this update (etcd's store revision),

@@ -26,11 +26,16 @@ type Inventory struct {
 	gen      uint64
 	bySource map[string]map[string]discovery.Workload
 	revs     map[string]int64
+	// lastFull is each source's last Full update's slice, when no other update of the source
+	// came after it: the same slice again (the Swarm source's idle poll) is the same set, since
+	// a sent update's slice is never modified. It saves comparing 10,000 workloads every poll.
+	lastFull map[string][]discovery.Workload
 }
 
 // New returns an empty inventory.
 func New() *Inventory {
-	return &Inventory{bySource: map[string]map[string]discovery.Workload{}, revs: map[string]int64{}}
+	return &Inventory{bySource: map[string]map[string]discovery.Workload{}, revs: map[string]int64{},
+		lastFull: map[string][]discovery.Workload{}}
 }
 
 // Apply applies one update and reports whether the set changed. An update that changes nothing
@@ -46,6 +51,15 @@ func (inv *Inventory) Apply(u discovery.Update) bool {
 	changed := false
 	if u.Revision != 0 {
 		inv.revs[u.Source] = u.Revision
+	}
+	last := inv.lastFull[u.Source]
+	delete(inv.lastFull, u.Source)
+	if u.Full && len(u.Removed) == 0 {
+		if len(last) > 0 && len(last) == len(u.Workloads) && &last[0] == &u.Workloads[0] {
+			inv.lastFull[u.Source] = last
+			return false
+		}
+		inv.lastFull[u.Source] = u.Workloads
 	}
 	if u.Full {
 		seen := make(map[string]struct{}, len(u.Workloads))

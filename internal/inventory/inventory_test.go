@@ -380,3 +380,30 @@ func TestConcurrentApplyAndSnapshot(t *testing.T) {
 		t.Errorf("final snapshot = %v, want %v", got, want)
 	}
 }
+
+// A source that sends the same slice again (the Swarm source's idle poll) changes nothing, and
+// is not compared; a partial update in between, or another slice, is taken as usual.
+func TestApplySameSliceAgain(t *testing.T) {
+	inv := New()
+	ws := []discovery.Workload{{ID: "a", Name: "a", Source: "swarm"}, {ID: "b", Name: "b", Source: "swarm"}}
+	if !inv.Apply(discovery.Update{Source: "swarm", Full: true, Workloads: ws}) {
+		t.Fatal("the first full update changed nothing")
+	}
+	gen := inv.Snapshot().Generation
+	if inv.Apply(discovery.Update{Source: "swarm", Full: true, Workloads: ws}) || inv.Snapshot().Generation != gen {
+		t.Error("the same slice again changed the set")
+	}
+	if !inv.Apply(discovery.Update{Source: "swarm", Removed: []string{"b"}}) {
+		t.Fatal("removing b changed nothing")
+	}
+	if !inv.Apply(discovery.Update{Source: "swarm", Full: true, Workloads: ws}) {
+		t.Error("the same slice after a partial update was skipped: b stays removed")
+	}
+	if n := len(inv.Snapshot().Workloads); n != 2 {
+		t.Errorf("%d workloads, want 2", n)
+	}
+	other := []discovery.Workload{ws[0]}
+	if !inv.Apply(discovery.Update{Source: "swarm", Full: true, Workloads: other}) {
+		t.Error("another slice without b changed nothing")
+	}
+}

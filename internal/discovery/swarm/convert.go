@@ -2,6 +2,8 @@
 // addressed on its overlay networks or through its node's published ports. Swarm sends no task
 // events, so tasks are polled: one service list and one task list per poll, whatever the number of
 // tasks, with the node list cached; service, node and task-container events trigger a poll at once.
+// A poll decodes only the services and tasks whose answer changed (cache.go): at 10,000 tasks, a
+// poll that changed nothing reads the lists' bytes and converts nothing.
 package swarm
 
 import (

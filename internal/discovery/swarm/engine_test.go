@@ -28,7 +28,10 @@ type fakeSwarm struct {
 	nodes    []byte
 	// failures answer a path ("/services") with a status and the engine's error message.
 	failures map[string]fakeFailure
-	requests []string // "METHOD path?query"
+	// refuseRaw answers 400 to list requests without the User-Agent "official" (a client's own
+	// calls, with clientWithAgent), as an engine refuses reads it cannot serve.
+	refuseRaw bool
+	requests  []string // "METHOD path?query"
 
 	events   chan events.Message // delivered to whichever /events stream is open
 	quit     chan struct{}       // ends the open /events streams
@@ -98,6 +101,9 @@ func (e *fakeSwarm) serve(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	e.requests = append(e.requests, req)
 	failure, failing := e.failures[path]
+	if e.refuseRaw && r.UserAgent() != "official" && (path == "/services" || path == "/tasks") {
+		failure, failing = fakeFailure{http.StatusBadRequest, "raw read refused"}, true
+	}
 	var body []byte
 	switch path {
 	case "/info":
@@ -157,6 +163,18 @@ func (e *fakeSwarm) stream(w http.ResponseWriter, r *http.Request) {
 func (e *fakeSwarm) client() *client.Client {
 	e.t.Helper()
 	cli, err := client.NewClientWithOpts(client.WithHost("tcp://"+e.srv.Listener.Addr().String()), client.WithVersion("1.41"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// clientWithAgent is a client whose own calls say User-Agent "official" (see refuseRaw).
+func (e *fakeSwarm) clientWithAgent() *client.Client {
+	e.t.Helper()
+	cli, err := client.NewClientWithOpts(client.WithHost("tcp://"+e.srv.Listener.Addr().String()), client.WithVersion("1.41"),
+		client.WithUserAgent("official"))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/events"
@@ -51,6 +52,14 @@ type Source struct {
 	// runs on a node it does not know.
 	nodes      map[string]string
 	nodesStale bool
+
+	// listMu serializes List: the cache is the last List's answers.
+	listMu      sync.Mutex
+	cache       *cache
+	rawFailures int // polls in a row whose raw reads failed where the client's calls did not
+	// checked is set once CheckManager passed: the client has negotiated its API version, which
+	// raw reads use (a one-shot List reads through the client's calls alone).
+	checked atomic.Bool
 }
 
 // New returns a source reading from cli, which must talk to a manager.
@@ -61,7 +70,7 @@ func New(cli *client.Client, opt Options) *Source {
 	if opt.Poll <= 0 {
 		opt.Poll = 3 * time.Second
 	}
-	return &Source{cli: cli, opt: opt, nodesStale: true}
+	return &Source{cli: cli, opt: opt, nodesStale: true, cache: newCache()}
 }
 
 // Name implements discovery.Source.
@@ -93,12 +102,43 @@ func (s *Source) CheckManager(ctx context.Context) error {
 	case !info.Swarm.ControlAvailable:
 		return fmt.Errorf("%w: this engine is a Swarm worker (node %s), and only a manager's API lists services and tasks: run vhost-gen on a manager node (constraint node.role==manager) or set DOCKER_HOST to a manager", ErrNotManager, info.Swarm.NodeID)
 	}
+	s.checked.Store(true)
 	return nil
 }
 
 // List reads every running task of the services that pass the label filter: one service list,
-// one task list for all of them, and the node list only when it may have changed.
+// one task list for all of them, and the node list only when it may have changed. Only the
+// services and tasks whose answer changed since the last List are decoded and converted; when
+// nothing changed, the slice is the last one (workloads are immutable: do not modify it).
 func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
+	s.listMu.Lock()
+	defer s.listMu.Unlock()
+	if s.checked.Load() && s.rawFailures < maxRawFailures {
+		ws, err := s.listRaw(ctx, s.cache)
+		if !errors.Is(err, errNoRaw) {
+			if err == nil {
+				s.rawFailures = 0
+			}
+			return ws, err
+		}
+	}
+	s.cache.reset()
+	ws, err := s.listDecoded(ctx)
+	if err == nil && s.checked.Load() && s.rawFailures < maxRawFailures {
+		// The client reads what a raw read could not: after a few such polls, the client alone.
+		if s.rawFailures++; s.rawFailures == maxRawFailures {
+			s.opt.Log.Info("reading services and tasks through the client's own calls: raw reads fail here (a TLS engine without DOCKER_CERT_PATH?)")
+		}
+	}
+	return ws, err
+}
+
+// maxRawFailures is how many polls in a row may find raw reads failing where the client's calls
+// succeed (before the version negotiation, say) before raw reads stop.
+const maxRawFailures = 3
+
+// listDecoded is List through the client's own calls, every task decoded and converted.
+func (s *Source) listDecoded(ctx context.Context) ([]discovery.Workload, error) {
 	sopts := swarm.ServiceListOptions{}
 	if s.opt.LabelFilter != "" {
 		sopts.Filters = filters.NewArgs(filters.Arg("label", s.opt.LabelFilter))
@@ -115,7 +155,11 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 	if err != nil {
 		return nil, s.explain("list tasks", err)
 	}
-	nodes, err := s.nodeAddresses(ctx, tasks)
+	var nodeIDs []string
+	for i := range tasks {
+		nodeIDs = append(nodeIDs, tasks[i].NodeID)
+	}
+	nodes, err := s.nodeAddresses(ctx, nodeIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -133,14 +177,14 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 }
 
 // nodeAddresses returns the cached node addresses, reading the node list first when it is stale
-// or a task runs on a node it does not hold.
-func (s *Source) nodeAddresses(ctx context.Context, tasks []swarm.Task) (map[string]string, error) {
+// or a task runs on a node it does not hold (nodeIDs are the tasks' nodes).
+func (s *Source) nodeAddresses(ctx context.Context, nodeIDs []string) (map[string]string, error) {
 	s.mu.Lock()
 	stale, nodes := s.nodesStale, s.nodes
 	s.mu.Unlock()
-	for i := 0; !stale && i < len(tasks); i++ {
-		_, known := nodes[tasks[i].NodeID]
-		stale = !known && tasks[i].NodeID != ""
+	for i := 0; !stale && i < len(nodeIDs); i++ {
+		_, known := nodes[nodeIDs[i]]
+		stale = !known && nodeIDs[i] != ""
 	}
 	if !stale {
 		return nodes, nil
