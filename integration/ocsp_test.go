@@ -2,17 +2,12 @@ package integration
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +40,7 @@ func TestOCSPStapling(t *testing.T) {
 	t.Cleanup(responder.Close)
 
 	dir := t.TempDir()
-	crt, key, leaf := makeOCSPCert(t, ca, d, responder.URL+"/", "*."+d)
+	crt, key, leaf := signLeaf(t, ca, d, func(c *x509.Certificate) { c.OCSPServer = []string{responder.URL + "/"} }, "*."+d)
 	writeAtomic(t, filepath.Join(dir, d+".key"), key, 0o600)
 	writeAtomic(t, filepath.Join(dir, d+".chain.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o644)
 	writeAtomic(t, filepath.Join(dir, d+".crt"), crt, 0o644)
@@ -72,31 +67,6 @@ func TestOCSPStapling(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// makeOCSPCert is makeCert for a certificate that names an OCSP responder.
-func makeOCSPCert(t *testing.T, ca *testAuthority, cn, responder string, names ...string) (crtPEM, keyPEM []byte, leaf *x509.Certificate) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), OCSPServer: []string{responder},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &k.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ = x509.ParseCertificate(der)
-	kb, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crtPEM = append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})...)
-	return crtPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), leaf
 }
 
 // answerOCSP answers one OCSP request (POST, or GET with the request in the path), signed by the

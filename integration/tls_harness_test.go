@@ -107,7 +107,12 @@ func testCA(t testing.TB) *testAuthority {
 // key (PEM) for names; its subject's CN is cn, so that a test sees which one it got.
 func makeCert(t testing.TB, cn string, names ...string) (crtPEM, keyPEM []byte, leaf *x509.Certificate) {
 	t.Helper()
-	ca := testCA(t)
+	return signLeaf(t, testCA(t), cn, nil, names...)
+}
+
+// signLeaf is makeCert by ca, with more settings on the template (nil: none).
+func signLeaf(t testing.TB, ca *testAuthority, cn string, more func(*x509.Certificate), names ...string) (crtPEM, keyPEM []byte, leaf *x509.Certificate) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +121,9 @@ func makeCert(t testing.TB, cn string, names ...string) (crtPEM, keyPEM []byte, 
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: names,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	if more != nil {
+		more(tmpl)
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)

@@ -108,6 +108,15 @@ func (s *certStore) Select(host, certName string, trust bool) routing.CertChoice
 		PEMFile: pems[c.Cert.Name], NotAfter: c.Cert.NotAfter, Serial: c.Cert.Serial, SHA256: c.Cert.SHA256}}
 }
 
+// ClientCA is routing.ClientCALookup over the current certificates directory.
+func (s *certStore) ClientCA(host string) (routing.ClientCA, bool) {
+	s.mu.RLock()
+	set := s.set
+	s.mu.RUnlock()
+	c, ok := set.ClientCA(host)
+	return routing.ClientCA{CAFile: c.CAFile, CRLFile: c.CRLFile, SHA256: c.SHA256}, ok
+}
+
 // prepareTLS validates the TLS flags and sets the routing and render options.
 func (a *app) prepareTLS() error {
 	c := &a.cfg.TLS

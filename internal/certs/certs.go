@@ -60,6 +60,8 @@ type Set struct {
 	certs    map[string]Cert
 	broken   map[string]broken // names with files present but no usable pair
 	problems []Problem
+	// clients are the client CAs by host, "" for every host (clientca.go).
+	clients map[string]ClientCA
 }
 
 // broken is a name whose files are there but did not give a usable pair.
@@ -68,7 +70,9 @@ type broken struct {
 	crt    bool // its .crt is there: nginx-proxy would pick it (Select stops there)
 }
 
-func newSet() *Set { return &Set{certs: map[string]Cert{}, broken: map[string]broken{}} }
+func newSet() *Set {
+	return &Set{certs: map[string]Cert{}, broken: map[string]broken{}, clients: map[string]ClientCA{}}
+}
 
 // Get returns the usable certificate of that name.
 func (s *Set) Get(name string) (Cert, bool) {
@@ -105,6 +109,7 @@ func Merge(a, b *Set) *Set {
 			continue
 		}
 		maps.Copy(m.certs, s.certs)
+		maps.Copy(m.clients, s.clients)
 		for n, br := range s.broken {
 			old, ok := m.broken[n]
 			br.crt = br.crt || (ok && old.crt)
@@ -125,7 +130,7 @@ func (s *Set) KeepGood(prev *Set) *Set {
 	if s == nil {
 		s = newSet()
 	}
-	k := &Set{certs: maps.Clone(s.certs), broken: maps.Clone(s.broken), problems: slices.Clone(s.problems)}
+	k := &Set{certs: maps.Clone(s.certs), broken: maps.Clone(s.broken), problems: slices.Clone(s.problems), clients: cloneClients(s.clients)}
 	if prev == nil {
 		return k
 	}
@@ -152,7 +157,7 @@ func equal(a, b *Set) bool {
 		return a == b
 	}
 	return maps.EqualFunc(a.certs, b.certs, sameCert) &&
-		maps.Equal(a.broken, b.broken) && slices.Equal(a.problems, b.problems)
+		maps.Equal(a.broken, b.broken) && slices.Equal(a.problems, b.problems) && maps.Equal(a.clients, b.clients)
 }
 
 func sameCert(a, b Cert) bool {

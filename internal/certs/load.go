@@ -84,6 +84,7 @@ func load(dir, source string, names []string, files files, now time.Time) *Set {
 	for _, n := range names {
 		l.entry(n)
 	}
+	l.clientCAs()
 	sortProblems(l.set.problems)
 	return l.set
 }

@@ -203,8 +203,8 @@ var scenarios = []scenario{
 		ctr("wiki", "10.0.4.5", with(host("wiki.example.com"), "SERVER_TOKENS", "loud", "HTTPS_METHOD", "noredirect")),
 	}},
 	// SSL policies; chained.example.com's certificate has a chain (OCSP stapling, with RESOLVERS)
-	// and DH parameters.
-	{name: "tls-policies", tls: &tlsScenario{}, resolvers: "127.0.0.11 [fd00::53]:53 valid=30s", workloads: []discovery.Workload{
+	// and DH parameters, and it asks its clients for a certificate (mutual TLS).
+	{name: "tls-policies", tls: &tlsScenario{clientCA: true}, resolvers: "127.0.0.11 [fd00::53]:53 valid=30s", workloads: []discovery.Workload{
 		ctr("modern", "10.0.4.2", with(host("modern.example.com"), "SSL_POLICY", "Mozilla-Modern")),
 		ctr("chained", "10.0.4.3", host("chained.example.com")),
 		ctr("old", "10.0.4.4", with(host("old.example.com"), "SSL_POLICY", "Mozilla-Old")),

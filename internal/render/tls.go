@@ -162,6 +162,17 @@ func crtListLines(sites []routing.Site) []string {
 			opts += " ciphers " + p.Ciphers
 		}
 		opts += " ciphersuites " + p.Ciphersuites
+		if c := s.TLS.ClientCA; c != nil {
+			if !crtListPathOK(c.CAFile) || c.CRLFile != "" && !crtListPathOK(c.CRLFile) {
+				// Never served without the client check it asks for.
+				lines = append(lines, fmt.Sprintf("# %s: left out, its client CA %s has a path that a crt-list cannot name", comment(s.Host), comment(c.CAFile)))
+				continue
+			}
+			opts += " ca-file " + c.CAFile + " verify required"
+			if c.CRLFile != "" {
+				opts += " crl-file " + c.CRLFile
+			}
+		}
 		filter := " " + s.Host
 		if k := hostKind(s.Host); k == trailingStar || k == regexHost {
 			filter = ""

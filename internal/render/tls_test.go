@@ -187,6 +187,8 @@ func testLeaf(file string) *x509.Certificate {
 type testStore struct {
 	dir   string // where the files are said to be: ROOT/certs/
 	certs map[string]testStoreCert
+	// clientCA: chained.example.com asks its clients for a certificate of the test CA.
+	clientCA bool
 }
 
 type testStoreCert struct {
@@ -197,7 +199,7 @@ type testStoreCert struct {
 
 // newTestStore is the test certificates by name (with the default one when asked), at root.
 func newTestStore(root string, ts *tlsScenario) testStore {
-	s := testStore{dir: root + "certs/", certs: map[string]testStoreCert{}}
+	s := testStore{dir: root + "certs/", certs: map[string]testStoreCert{}, clientCA: ts.clientCA}
 	if ts.noCerts {
 		return s
 	}
@@ -252,6 +254,14 @@ func (s testStore) Select(host, certName string, trustDefault bool) routing.Cert
 	return routing.CertChoice{}
 }
 
+// ClientCA is routing.ClientCALookup: the test CA (site.chain.pem) for chained.example.com.
+func (s testStore) ClientCA(host string) (routing.ClientCA, bool) {
+	if !s.clientCA || host != "chained.example.com" {
+		return routing.ClientCA{}, false
+	}
+	return routing.ClientCA{CAFile: s.dir + "site.chain.pem", SHA256: "0123abcd"}, true
+}
+
 // pemFiles are the HAProxy files of every certificate, by name.
 func (s testStore) pemFiles() map[string]string {
 	m := map[string]string{}
@@ -286,6 +296,8 @@ type tlsScenario struct {
 	defaultCert, trustDefault bool
 	// noCerts: no certificate at all.
 	noCerts bool
+	// clientCA: chained.example.com asks for client certificates (testStore.ClientCA).
+	clientCA bool
 }
 
 func (ts *tlsScenario) routingOptions(s testStore) *routing.TLSOptions {

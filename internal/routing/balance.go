@@ -148,9 +148,7 @@ func ParseKeepalive(v string) (string, error) {
 func parseUpstream(w *discovery.Workload, s *Settings) []Problem {
 	var warnings []Problem
 	warn := func(setting string, from discovery.Origin, value, reason string) {
-		p := newProblem(w, setting, from, shown(value), reason)
-		p.Warning = true
-		warnings = append(warnings, p)
+		warnings = append(warnings, newWarning(w, setting, from, value, reason))
 	}
 	if v, from, ok := w.Setting(SettingLoadBalance); ok {
 		b, err := ParseLoadBalance(v)

@@ -29,6 +29,14 @@ func newProblem(w *discovery.Workload, setting string, from discovery.Origin, va
 	return Problem{Source: w.Source, Workload: w.Name, WorkloadID: w.ID, Setting: setting, Origin: from, Value: value, Reason: reason}
 }
 
+// newWarning is a warning about a setting of w: the workload is still served. The value is shown
+// shortened (shown).
+func newWarning(w *discovery.Workload, setting string, from discovery.Origin, value, reason string) Problem {
+	p := newProblem(w, setting, from, shown(value), reason)
+	p.Warning = true
+	return p
+}
+
 // String reads as a sentence naming the workload, the setting and where it came from; values are
 // quoted so that a hostile value cannot forge log lines.
 func (p Problem) String() string {

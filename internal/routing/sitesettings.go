@@ -34,9 +34,7 @@ func ParseServerTokens(v string) (string, error) {
 func parseSiteSettings(w *discovery.Workload, s *Settings) []Problem {
 	var warnings []Problem
 	warn := func(setting string, from discovery.Origin, value, reason string) {
-		p := newProblem(w, setting, from, shown(value), reason)
-		p.Warning = true
-		warnings = append(warnings, p)
+		warnings = append(warnings, newWarning(w, setting, from, value, reason))
 	}
 	if v, from, ok := w.Setting(SettingServerTokens); ok {
 		t, err := ParseServerTokens(v)

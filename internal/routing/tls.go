@@ -89,6 +89,20 @@ type CertLookup interface {
 	Select(host, certName string, trustDefault bool) CertChoice
 }
 
+// ClientCALookup is what routing needs to ask clients for certificates (mutual TLS): the CA a
+// host asks them of, if any. A CertLookup may implement it.
+type ClientCALookup interface {
+	ClientCA(host string) (ClientCA, bool)
+}
+
+// ClientCA is the certificate authority a site's clients must show a certificate of, with its
+// revocation list (CRLFile, "" for none); SHA256 is both files' contents'.
+type ClientCA struct {
+	CAFile  string `json:"caFile"`
+	CRLFile string `json:"crlFile,omitempty"`
+	SHA256  string `json:"sha256"`
+}
+
 // CertChoice is the certificate a host gets, and how ("CERT_NAME", "exact", "parent",
 // "default"; "" for none); Problem says why there is none or why it is doubtful.
 type CertChoice struct {
@@ -124,6 +138,9 @@ type SiteTLS struct {
 	NonGetRedirect int    `json:"nonGetRedirect"`
 	// RedirectPort is the port a redirect names, 0 for the default 443.
 	RedirectPort int `json:"redirectPort,omitempty"`
+	// ClientCA: the site's HTTPS clients must show a certificate this CA signed (nginx-proxy's
+	// <host>.ca.crt or ca.crt); nil: none is asked for.
+	ClientCA *ClientCA `json:"clientCA,omitempty"`
 	// ACME: the site has a certificate request, so its port 80 answers challenges whatever the
 	// method.
 	ACME    bool   `json:"acme,omitempty"`
@@ -351,6 +368,11 @@ func siteTLS(host string, s TLSSettings, acmeNames map[string]string, o *TLSOpti
 	httpOnMissing := o.HTTPOnMissingCert
 	if s.HTTPOnMissing != "" {
 		httpOnMissing = s.HTTPOnMissing == "true"
+	}
+	if l, ok := o.Certs.(ClientCALookup); ok {
+		if c, ok := l.ClientCA(host); ok {
+			t.ClientCA = &c
+		}
 	}
 	_, t.ACME = acmeNames[host]
 	choice := chooseCert(host, s.CertName, trust, acmeNames, o.Certs)

@@ -184,6 +184,9 @@ func crtListAdds(prev, next []crtListLine, newCerts []string) (adds []crtListLin
 	for _, l := range next {
 		have[l] = true
 		if !had[l] {
+			if strings.Contains(l.line, " ca-file ") {
+				return nil, false // HAProxy 2.6 takes a client CA on a reload only (no CA store commands here)
+			}
 			adds = append(adds, l)
 			used[crtListCert(l.line)] = true
 		}
