@@ -45,20 +45,23 @@ func clientCertificates(t *testing.T, proxy string) {
 	stranger := clientCert(t, nil, nil)
 	te.waitFor("mutual TLS on mtls, none on open", func() error {
 		for _, c := range []struct {
-			host   string
-			cert   *tls.Certificate
-			served bool
+			sni, host string
+			cert      *tls.Certificate
+			served    bool
 		}{
-			{"open." + d, nil, true},
-			{"mtls." + d, &good, true},
-			{"mtls." + d, nil, false},
-			{"mtls." + d, &stranger, false},
-			{"bad." + d, nil, false},
-			{"bad." + d, &good, false},
+			{"open." + d, "open." + d, nil, true},
+			{"mtls." + d, "mtls." + d, &good, true},
+			{"mtls." + d, "mtls." + d, nil, false},
+			{"mtls." + d, "mtls." + d, &stranger, false},
+			// The handshake for a name without the check, the request for one with it.
+			{"open." + d, "mtls." + d, nil, false},
+			{"open." + d, "mtls." + d, &good, false},
+			{"bad." + d, "bad." + d, nil, false},
+			{"bad." + d, "bad." + d, &good, false},
 		} {
-			status, err := te.getWithCert(c.host, c.cert)
+			status, err := te.getWithCert(c.sni, c.host, c.cert)
 			if (status == 200) != c.served {
-				return fmt.Errorf("%s with a client certificate %v: status %d (%v), want served %v", c.host, c.cert != nil, status, err, c.served)
+				return fmt.Errorf("SNI %s, Host %s, a client certificate %v: status %d (%v), want served %v", c.sni, c.host, c.cert != nil, status, err, c.served)
 			}
 		}
 		return nil
@@ -90,9 +93,10 @@ func clientCert(t *testing.T, more func(*x509.Certificate), ca *testAuthority) t
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
 }
 
-// getWithCert sends GET / over HTTPS to host (its SNI), showing cert when the server asks.
-func (te *tlsEnv) getWithCert(host string, cert *tls.Certificate) (int, error) {
-	cfg := &tls.Config{ServerName: host, InsecureSkipVerify: true}
+// getWithCert sends GET / over HTTPS to host with sni as the handshake's name, showing cert when
+// the server asks.
+func (te *tlsEnv) getWithCert(sni, host string, cert *tls.Certificate) (int, error) {
+	cfg := &tls.Config{ServerName: sni, InsecureSkipVerify: true}
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}

@@ -114,3 +114,14 @@ func HAProxyTLSFiles(sites []routing.Site, crtList string) ([]File, error) {
 		{m.HSTS.Path, m.HSTS.bytes()},
 	}, nil
 }
+
+// haproxyClientCASites are the sites served over HTTPS that ask for client certificates.
+func haproxyClientCASites(sites []routing.Site) []routing.Site {
+	var out []routing.Site
+	for _, s := range sites {
+		if s.TLS.HTTPS() && s.TLS.ClientCA != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -19,7 +19,8 @@ func ParseResolvers(v string) (string, error) {
 		if resolverOption.MatchString(f) {
 			continue
 		}
-		if _, err := netip.ParseAddrPort(f); err == nil {
+		// No zones (fe80::1%eth0): nginx takes none, and a zone may hold any character.
+		if ap, err := netip.ParseAddrPort(f); err == nil && ap.Addr().Zone() == "" {
 			n++
 			continue
 		}
@@ -28,7 +29,7 @@ func ParseResolvers(v string) (string, error) {
 			continue
 		}
 		if strings.HasPrefix(f, "[") && strings.HasSuffix(f, "]") {
-			if a, err := netip.ParseAddr(f[1 : len(f)-1]); err == nil && a.Is6() {
+			if a, err := netip.ParseAddr(f[1 : len(f)-1]); err == nil && a.Is6() && a.Zone() == "" {
 				n++
 				continue
 			}
