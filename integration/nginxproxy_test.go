@@ -154,6 +154,19 @@ func defaultHostAndRoot(t *testing.T, proxy string) {
 			}
 		}
 	})
+	// DEFAULT_ROOT=none: "/" on a site with paths only is not served by vhost-gen, and never by
+	// another site whose name also matches (a wildcard), as nginx picks one server per request.
+	t.Run("none", func(t *testing.T) {
+		const wild = "*.none.test"
+		e := newProxyEnv(t, proxy, nil, "--proxy-networks", "bridge", "--default-root", "none")
+		e.run("paths", "-e", "VIRTUAL_HOST=paths.none.test", "-e", "VIRTUAL_PATH=/app/")
+		e.run("wild", "-e", "VIRTUAL_HOST="+wild)
+		e.waitBody("paths.none.test", "/app/x", "name=paths ")
+		e.waitBody("else.none.test", "/", "name=wild ")
+		if code, body, _ := e.fetch("paths.none.test", "/"); code == 200 || strings.Contains(body, "name=") {
+			t.Errorf("paths.none.test /: got %d %q, want no site's answer", code, body)
+		}
+	})
 }
 
 // TestLoadBalanceKeepalive: nginx-proxy's loadbalance and keepalive labels, read into forms both
