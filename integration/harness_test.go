@@ -4,7 +4,6 @@
 package integration
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vhost-gen/vhost-gen/integration/echoimage"
 )
 
 // labelKey marks everything the tests create; its value names the test.
@@ -60,35 +61,7 @@ func setup() error {
 	if out, err := exec.Command("go", "build", "-o", vhostGen, "../cmd/vhost-gen").CombinedOutput(); err != nil {
 		return fmt.Errorf("build vhost-gen: %v\n%s", err, out)
 	}
-	return buildEchoImage(dir)
-}
-
-// buildEchoImage builds the echo server statically and imports it as a FROM-scratch image: there
-// is no registry to pull a base from.
-func buildEchoImage(dir string) error {
-	bin := filepath.Join(dir, "echo")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", bin, "./echo")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build echo: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "echo", Mode: 0o755, Size: int64(len(data))})
-	tw.Write(data)
-	tw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
-	tw.WriteHeader(&tar.Header{Name: "bin/sh", Typeflag: tar.TypeLink, Linkname: "echo", Mode: 0o755}) // for --health-cmd
-	tw.Close()
-	imp := exec.Command("docker", "import", "--change", `ENTRYPOINT ["/echo"]`, "-", echoImage)
-	imp.Stdin = &buf
-	if out, err := imp.CombinedOutput(); err != nil {
-		return fmt.Errorf("docker import echo: %v\n%s", err, out)
-	}
-	return nil
+	return echoimage.Build("echo", dir, echoImage)
 }
 
 // removeStale removes test containers and networks older than an hour: left by a crashed run,

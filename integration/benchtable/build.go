@@ -1,13 +1,13 @@
 package main
 
 import (
-	"archive/tar"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/vhost-gen/vhost-gen/integration/echoimage"
 )
 
 // moduleRoot is the directory of vhost-gen's go.mod, so that the tool runs from anywhere in the
@@ -36,33 +36,11 @@ func buildVhostGen(root, dir string) (string, error) {
 	return bin, nil
 }
 
-// buildEchoImage builds the integration tests' echo server statically and imports it as a
-// FROM-scratch image, as their harness does: there is no registry to pull a base from.
+// buildEchoImage builds the integration tests' echo server into the bench's own image tag.
 func buildEchoImage(dir string) error {
 	root, err := moduleRoot()
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(dir, "echo")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", bin, "./integration/echo")
-	build.Dir = root
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build echo: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "echo", Mode: 0o755, Size: int64(len(data))})
-	tw.Write(data)
-	tw.Close()
-	imp := exec.Command("docker", "import", "--change", `ENTRYPOINT ["/echo"]`, "-", echoImage)
-	imp.Stdin = &buf
-	if out, err := imp.CombinedOutput(); err != nil {
-		return fmt.Errorf("docker import echo (is dockerd running? make env starts it): %v\n%s", err, out)
-	}
-	return nil
+	return echoimage.Build(filepath.Join(root, "integration", "echo"), dir, echoImage)
 }
