@@ -1,8 +1,6 @@
 package enginesim_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,15 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
+
+	"github.com/vhost-gen/vhost-gen/integration/echoimage"
 )
 
 // rawGet reads an endpoint's JSON, undecoded into types, so that a field's presence and JSON type
@@ -172,27 +169,8 @@ func echoImage(t *testing.T, cli *client.Client) string {
 	if _, err := cli.ImageInspect(context.Background(), own); err == nil {
 		return own
 	}
-	bin := filepath.Join(t.TempDir(), "echo")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s", "-o", bin, "../echo")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build echo: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
+	if err := echoimage.Build("../echo", t.TempDir(), own); err != nil {
 		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "echo", Mode: 0o755, Size: int64(len(data))})
-	tw.Write(data)
-	tw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
-	tw.WriteHeader(&tar.Header{Name: "bin/sh", Typeflag: tar.TypeLink, Linkname: "echo", Mode: 0o755})
-	tw.Close()
-	imp := exec.Command("docker", "import", "--change", `ENTRYPOINT ["/echo"]`, "-", own)
-	imp.Stdin = &buf
-	if out, err := imp.CombinedOutput(); err != nil {
-		t.Fatalf("docker import: %v\n%s", err, out)
 	}
 	return own
 }
