@@ -38,6 +38,8 @@ type app struct {
 	sources  []discovery.Source
 	renderer *render.Renderer
 	routing  routing.Options
+	// settings keeps the workloads' parsed settings from one build to the next.
+	settings routing.SettingsCache
 	// renderOpts are the flags templates see.
 	renderOpts render.Options
 	// sup runs the proxy with --supervise.
@@ -153,7 +155,7 @@ func (a *app) resolveProxyNetworks() error {
 }
 
 func (a *app) build(ws []discovery.Workload) routing.Table {
-	t := routing.Build(ws, a.routing)
+	t := a.settings.Build(ws, a.routing)
 	a.wantCerts(t)
 	return t
 }

@@ -5,6 +5,7 @@ package discovery
 import (
 	"context"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -111,8 +112,25 @@ func (w *Workload) Equal(o *Workload) bool {
 		w.NetworkMode == o.NetworkMode && w.NodeAddress == o.NodeAddress && w.Health == o.Health &&
 		w.Service == o.Service && w.Created.Equal(o.Created) &&
 		w.Address == o.Address && w.Publisher == o.Publisher && w.Problem == o.Problem &&
-		maps.Equal(w.ServiceLabels, o.ServiceLabels) && maps.Equal(w.Labels, o.Labels) &&
-		maps.Equal(w.Env, o.Env) && slices.Equal(w.Networks, o.Networks) && slices.Equal(w.Ports, o.Ports)
+		sameMap(w.ServiceLabels, o.ServiceLabels) && sameMap(w.Labels, o.Labels) &&
+		sameMap(w.Env, o.Env) && sameSlice(w.Networks, o.Networks) && sameSlice(w.Ports, o.Ports)
+}
+
+// sameMap is maps.Equal, at once for the same map: a workload that did not change shares its
+// maps with its last copy (routing's SettingsCache compares 10,000 of them per change).
+func sameMap(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() || maps.Equal(a, b)
+}
+
+// sameSlice is slices.Equal, at once for the same array.
+func sameSlice[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return len(a) == 0 || &a[0] == &b[0] || slices.Equal(a, b)
 }
 
 // Update is what a source sends: either its whole current set (Full), or upserts and removals.

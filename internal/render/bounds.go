@@ -52,23 +52,43 @@ type limitWriter struct {
 	buf     []byte
 	max     int
 	stopped atomic.Bool
+	// parent is the render's writer when this one collects a site's part (perSite): stopping
+	// the render stops the part too.
+	parent *limitWriter
 }
 
 func (w *limitWriter) Write(p []byte) (int, error) {
-	if w.stopped.Load() {
-		return 0, errStopped
+	if err := w.reserve(len(p)); err != nil {
+		return 0, err
 	}
-	n := len(w.buf) + len(p)
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// WriteString is Write without a copy to a []byte.
+func (w *limitWriter) WriteString(p string) (int, error) {
+	if err := w.reserve(len(p)); err != nil {
+		return 0, err
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// reserve makes room for n more bytes, growing as append would, but never past max.
+func (w *limitWriter) reserve(n int) error {
+	if w.stopped.Load() || w.parent != nil && w.parent.stopped.Load() {
+		return errStopped
+	}
+	n += len(w.buf)
 	if n > w.max {
-		return 0, errTooLong
+		return errTooLong
 	}
-	if n > cap(w.buf) { // grow as append would, but never past max
+	if n > cap(w.buf) {
 		grown := make([]byte, len(w.buf), min(max(2*cap(w.buf), n), w.max))
 		copy(grown, w.buf)
 		w.buf = grown
 	}
-	w.buf = append(w.buf, p...)
-	return len(p), nil
+	return nil
 }
 
 // tick is an empty text node, put at the start of every template (so every {{template}} call)
@@ -116,15 +136,22 @@ func tickList(l *parse.ListNode) {
 // text/template cannot be interrupted: a render that runs out of time is stopped (its next write
 // or tick fails) and left to end on its own.
 func (r *Renderer) execute(d Data) ([]byte, error) {
-	w := &limitWriter{buf: make([]byte, 0, 4096), max: r.maxOutput}
+	w := &limitWriter{buf: make([]byte, 0, min(int(r.lastSize.Load())*9/8+4096, r.maxOutput)), max: r.maxOutput}
+	d.run = &renderRun{parts: r.parts.begin(), out: w, r: r}
 	done := make(chan error, 1)
 	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- fmt.Errorf("panic: %v", p)
-			}
+		err := func() (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("panic: %v", p)
+				}
+			}()
+			return r.tmpl.Execute(w, d)
 		}()
-		done <- r.tmpl.Execute(w, d)
+		if d.run.parts != nil { // before the answer: the next render finds the store free
+			d.run.parts.end(err == nil)
+		}
+		done <- err
 	}()
 	timer := time.NewTimer(r.timeout)
 	defer timer.Stop()
@@ -136,6 +163,7 @@ func (r *Renderer) execute(d Data) ([]byte, error) {
 		case err != nil:
 			return nil, fmt.Errorf("template %s: %w", r.name, err)
 		}
+		r.lastSize.Store(int64(len(w.buf)))
 		return w.buf, nil
 	case <-timer.C:
 		w.stopped.Store(true)

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -29,6 +30,8 @@ type Data struct {
 	ProxyNetworks []string
 	Workloads     []discovery.Workload
 	Options
+	// run is the render's own state (perSite's store of per-site parts), set by Render.
+	run *renderRun
 }
 
 // Options are the operator's settings a template uses.
@@ -126,6 +129,10 @@ type Renderer struct {
 	// maxOutput and timeout bound a render (bounds.go): MaxOutput and Timeout but in tests.
 	maxOutput int
 	timeout   time.Duration
+	// parts keeps the per-site parts of the last render (sites.go); lastSize is its output's
+	// size, the next one's first guess.
+	parts    *siteStore
+	lastSize atomic.Int64
 }
 
 // Shipped lists the proxies that have a shipped template.
@@ -165,7 +172,7 @@ func Parse(name, text string) (*Renderer, error) {
 		return nil, fmt.Errorf("template %s: %w", name, err)
 	}
 	addTicks(t)
-	return &Renderer{name: name, tmpl: t, maxOutput: MaxOutput, timeout: Timeout}, nil
+	return &Renderer{name: name, tmpl: t, maxOutput: MaxOutput, timeout: Timeout, parts: &siteStore{}}, nil
 }
 
 // Render executes the template. The output depends only on data, which is sorted, so the same
@@ -208,6 +215,7 @@ var funcs = template.FuncMap{
 	"haproxyUserlists":     haproxyUserlists,
 	"nginxListenV6":        nginxListenV6,
 	"haproxyBindV6":        haproxyBindV6,
+	"perSite":              perSite,
 }
 
 // nginxNameHashSizes returns server_names_hash_bucket_size and server_names_hash_max_size large

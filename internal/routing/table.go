@@ -143,6 +143,12 @@ type HostAddress struct {
 // Build makes the table for a set of workloads. The same set gives the same table, whatever its
 // order.
 func Build(workloads []discovery.Workload, opt Options) Table {
+	return build(workloads, opt, ParseSettings)
+}
+
+// build is Build with the function that reads a workload's settings (ParseSettings, or a
+// SettingsCache's).
+func build(workloads []discovery.Workload, opt Options, parse parseFunc) Table {
 	ws := slices.Clone(workloads)
 	slices.SortFunc(ws, func(a, b discovery.Workload) int {
 		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
@@ -158,7 +164,7 @@ func Build(workloads []discovery.Workload, opt Options) Table {
 	t.ProxyNetworks, t.HostAddress = proxyNets, opt.HostAddress
 	opt.ProxyNetworkMode = proxyNetworkMode(ws, opt)
 	b := &builder{routes: map[routeKey]*Route{}, tcp: map[int][]tcpClaim{}, siteTLS: map[string]TLSSettings{},
-		tokens: map[string]string{}, workloads: map[string]*discovery.Workload{}}
+		tokens: map[string]string{}, workloads: make(map[string]*discovery.Workload, len(ws)), parse: parse}
 	for i := range ws {
 		b.workloads[ws[i].ID] = &ws[i]
 		t.Problems = append(t.Problems, place(&ws[i], opt, proxyNets, b)...)
@@ -192,7 +198,11 @@ type builder struct {
 	workloads map[string]*discovery.Workload
 	// tuning is who set each route's loadbalance and keepalive (balance.go).
 	tuning map[routeKey]tuningClaim
+	parse  parseFunc
 }
+
+// parseFunc reads a workload's settings: ParseSettings' signature.
+type parseFunc func(*discovery.Workload) (Settings, []Problem, bool)
 
 // decideTLS sets each site's HTTPS decisions and the table's certificate requests; the problems
 // it returns are warnings (a certificate missing, expired, not covering its host): the sites are
@@ -234,12 +244,12 @@ type routeKey struct{ host, path string }
 // place adds one workload's server to the routes it asks for, or returns why it cannot.
 func place(w *discovery.Workload, opt Options, proxyNets []string, b *builder) []Problem {
 	if w.Problem != "" {
-		s, _, _ := ParseSettings(w)
+		s, _, _ := b.parse(w)
 		problems := []Problem{newProblem(w, "", "", "", w.Problem)}
 		b.exclude(w, &s, ExcludedProblem, problems)
 		return problems
 	}
-	s, problems, routed := ParseSettings(w)
+	s, problems, routed := b.parse(w)
 	if !routed {
 		return problems
 	}

@@ -27,7 +27,10 @@ func TestApplyHistoryAndLogLine(t *testing.T) {
 	for i := range 20 {
 		src.upsert(wl("docker", fmt.Sprintf("api%d", i), fmt.Sprintf("10.0.1.%d", i+1), "VIRTUAL_HOST=api.example.com"))
 	}
-	h.eventually("the burst applied", func() bool { return h.applies("applied") == 2 })
+	// The apply is counted before its log line is written: wait for both.
+	h.eventually("the burst applied", func() bool {
+		return h.applies("applied") == 2 && countLines(h.logs.String(), `msg="applied: `) >= 2
+	})
 
 	logs := h.logs.String()
 	if n := countLines(logs, `msg="applied: `); n != 2 {

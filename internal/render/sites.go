@@ -1,0 +1,172 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/vhost-gen/vhost-gen/internal/routing"
+)
+
+// A change of one workload changes one site or a few: the rest of the config is the same bytes as
+// before. The per-site parts of a template are named templates run by the perSite function, one
+// site at a time, on a SiteData that holds that site and the operator's settings but no other
+// site; the renderer keeps each part's output, and runs a part again only when its site or the
+// settings (or the value passed for all sites) changed. Same inputs, same template, same bytes: a
+// render that reuses parts is byte for byte the render that runs them all (TestIncrementalRender).
+
+// SiteData is what a per-site template sees: one site, the operator's settings, and the value the
+// template passed along for every site.
+type SiteData struct {
+	Site routing.Site
+	// With is perSite's optional last argument (nil without): what the sites' parts share that is
+	// computed from all the sites (nginx's sticky-cookie variables, say).
+	With any
+	Options
+}
+
+// parts is a renderer's store of per-site outputs.
+type siteStore struct {
+	mu sync.Mutex
+	// gen counts renders; a site checked in this render is not compared again.
+	gen   uint64
+	sites map[string]*siteParts
+	// epochs are, per part name, the settings and With its stored outputs were made with.
+	epochs map[string]*partEpoch
+	next   uint64
+	// ran counts the parts the current (or last) render ran rather than reused.
+	ran int
+}
+
+type partEpoch struct {
+	id   uint64
+	opts Options
+	with any
+}
+
+// siteParts are the outputs of one site's parts, made from site.
+type siteParts struct {
+	site routing.Site
+	gen  uint64
+	outs map[string]partOut
+}
+
+type partOut struct {
+	epoch uint64
+	text  string
+}
+
+// renderRun is one render's state, reached by perSite through the Data it is given.
+type renderRun struct {
+	parts *siteStore // nil: render every part (another render holds the store)
+	out   *limitWriter
+	r     *Renderer
+}
+
+// begin takes the store for one render, or returns nil when an abandoned render (one past its
+// timeout, not yet stopped) still holds it: this render then reuses nothing.
+func (p *siteStore) begin() *siteStore {
+	if !p.mu.TryLock() {
+		return nil
+	}
+	p.gen++
+	p.ran = 0
+	if p.sites == nil {
+		p.sites, p.epochs = map[string]*siteParts{}, map[string]*partEpoch{}
+	}
+	return p
+}
+
+// end releases the store; after a render that finished, the sites it did not see are dropped.
+func (p *siteStore) end(finished bool) {
+	if finished {
+		for host, s := range p.sites {
+			if s.gen != p.gen {
+				delete(p.sites, host)
+			}
+		}
+	}
+	p.mu.Unlock()
+}
+
+// epoch is the epoch of the part name's stored outputs for these settings and with: a new one
+// when they changed since the last call.
+func (p *siteStore) epoch(name string, opts Options, with any) uint64 {
+	e := p.epochs[name]
+	if e == nil || !reflect.DeepEqual(e.opts, opts) || !reflect.DeepEqual(e.with, with) {
+		p.next++
+		e = &partEpoch{id: p.next, opts: opts, with: with}
+		p.epochs[name] = e
+	}
+	return e.id
+}
+
+// site is the store of site's outputs, emptied when the site changed since it was stored. Within
+// one render a host has one site (every list a template has is made from Data.Sites), so it is
+// compared once.
+func (p *siteStore) site(s *routing.Site) *siteParts {
+	e := p.sites[s.Host]
+	switch {
+	case e == nil:
+		e = &siteParts{site: *s, outs: map[string]partOut{}}
+		p.sites[s.Host] = e
+	case e.gen != p.gen && !reflect.DeepEqual(e.site, *s):
+		e.site, e.outs = *s, map[string]partOut{}
+	}
+	e.gen = p.gen
+	return e
+}
+
+// perSite runs the template name for each of sites, in their order, and writes the outputs one
+// after the other where it is called (straight to the render's output: text/template writes as it
+// goes): the per-site part of a config (see SiteData). It returns "". d is the template's data ($);
+// with, at most one value, is passed to every site's part as .With.
+func perSite(name string, sites []routing.Site, d Data, with ...any) (string, error) {
+	if len(with) > 1 {
+		return "", fmt.Errorf("perSite %s: at most one value for .With, got %d", name, len(with))
+	}
+	run := d.run
+	if run == nil {
+		return "", errors.New("perSite: the template's data ($) is not the render's")
+	}
+	var w any
+	if len(with) == 1 {
+		w = with[0]
+	}
+	sd := SiteData{With: w, Options: d.Options}
+	var epoch uint64
+	if run.parts != nil {
+		epoch = run.parts.epoch(name, d.Options, w)
+	}
+	for i := range sites {
+		if run.out.stopped.Load() {
+			return "", errStopped
+		}
+		s := &sites[i]
+		var text string
+		found := false
+		var stored *siteParts
+		if run.parts != nil {
+			stored = run.parts.site(s)
+			o, ok := stored.outs[name]
+			text, found = o.text, ok && o.epoch == epoch
+		}
+		if !found {
+			sd.Site = *s
+			part := &limitWriter{max: run.out.max, parent: run.out}
+			if err := run.r.tmpl.ExecuteTemplate(part, name, sd); err != nil {
+				return "", fmt.Errorf("site %s: %w", s.Host, err)
+			}
+			text = string(part.buf)
+			if stored != nil {
+				stored.outs[name] = partOut{epoch: epoch, text: text}
+				run.parts.ran++
+			}
+		}
+		if _, err := run.out.WriteString(text); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
