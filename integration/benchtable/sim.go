@@ -120,7 +120,11 @@ func runSim(ctx context.Context, c *config, n int) (*simResult, error) {
 	if r.idleCPU, err = idle(ctx, v, c.idle); err != nil {
 		return nil, err
 	}
+	stopFlipsProfile := profile(c, v, fmt.Sprintf("vhost-gen-n%d-flips.pprof", r.n), 5)
 	if err := flips(ctx, c, reps, v, r); err != nil {
+		return nil, err
+	}
+	if err := stopFlipsProfile(); err != nil {
 		return nil, err
 	}
 	m1, err := storm(ctx, c, reps, v, r)
@@ -296,6 +300,9 @@ func storm(ctx context.Context, c *config, reps *replicas, v *vhostGen, r *simRe
 	if err := stopProfile(); err != nil {
 		return nil, err
 	}
+	if err := heapProfile(c, v, fmt.Sprintf("vhost-gen-n%d-heap.pprof", r.n)); err != nil {
+		return nil, err
+	}
 	r.stormApplies = m1.sum("vhostgen_applies_total") - m0.sum("vhostgen_applies_total")
 	r.stormRel = m1.sum("vhostgen_reloads_total") - m0.sum("vhostgen_reloads_total")
 	r.cpuPer1000 = c1.sub(c0).self * 1000 / float64(c.storm)
@@ -316,6 +323,28 @@ func sleepUntil(ctx context.Context, at time.Time) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// heapProfile saves vhost-gen's heap profile (what is live, and what was allocated) into
+// c.profile/name, when -profile is set.
+func heapProfile(c *config, v *vhostGen, name string) error {
+	if c.profile == "" {
+		return nil
+	}
+	resp, err := (&http.Client{}).Get(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", v.admin))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(c.profile, name))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // profile takes vhost-gen's CPU profile for the next secs seconds into c.profile/name, when

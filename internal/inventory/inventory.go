@@ -30,12 +30,19 @@ type Inventory struct {
 	// came after it: the same slice again (the Swarm source's idle poll) is the same set, since
 	// a sent update's slice is never modified. It saves comparing 10,000 workloads every poll.
 	lastFull map[string][]discovery.Workload
+	// sorted is the last snapshot's workloads, and dirty the workloads added, changed or removed
+	// since: the next snapshot merges those into it rather than sorting 10,000 workloads again.
+	sorted []discovery.Workload
+	dirty  map[key]struct{}
 }
+
+// key names a workload across sources.
+type key struct{ source, id string }
 
 // New returns an empty inventory.
 func New() *Inventory {
 	return &Inventory{bySource: map[string]map[string]discovery.Workload{}, revs: map[string]int64{},
-		lastFull: map[string][]discovery.Workload{}}
+		lastFull: map[string][]discovery.Workload{}, dirty: map[key]struct{}{}}
 }
 
 // Apply applies one update and reports whether the set changed. An update that changes nothing
@@ -69,6 +76,7 @@ func (inv *Inventory) Apply(u discovery.Update) bool {
 		for id := range set {
 			if _, ok := seen[id]; !ok {
 				delete(set, id)
+				inv.dirty[key{u.Source, id}] = struct{}{}
 				changed = true
 			}
 		}
@@ -79,11 +87,13 @@ func (inv *Inventory) Apply(u discovery.Update) bool {
 			continue
 		}
 		set[w.ID] = *w
+		inv.dirty[key{u.Source, w.ID}] = struct{}{}
 		changed = true
 	}
 	for _, id := range u.Removed {
 		if _, ok := set[id]; ok {
 			delete(set, id)
+			inv.dirty[key{u.Source, id}] = struct{}{}
 			changed = true
 		}
 	}
@@ -97,6 +107,29 @@ func (inv *Inventory) Apply(u discovery.Update) bool {
 func (inv *Inventory) Snapshot() Snapshot {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	switch {
+	case len(inv.dirty) == 0 && inv.sorted != nil:
+	case inv.sorted != nil && len(inv.dirty) <= len(inv.sorted)/8:
+		inv.sorted = inv.merge()
+	default:
+		inv.sorted = inv.sortAll()
+	}
+	clear(inv.dirty)
+	ws := slices.Clone(inv.sorted) // the caller's to change
+	var revs map[string]int64
+	if len(inv.revs) > 0 {
+		revs = maps.Clone(inv.revs)
+	}
+	return Snapshot{Generation: inv.gen, Workloads: ws, Revisions: revs}
+}
+
+// compare is the snapshot's order: (source, name, ID).
+func compare(a, b *discovery.Workload) int {
+	return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+}
+
+// sortAll is every workload, sorted.
+func (inv *Inventory) sortAll() []discovery.Workload {
 	n := 0
 	for _, set := range inv.bySource {
 		n += len(set)
@@ -107,12 +140,31 @@ func (inv *Inventory) Snapshot() Snapshot {
 			ws = append(ws, w)
 		}
 	}
-	slices.SortFunc(ws, func(a, b discovery.Workload) int {
-		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
-	})
-	var revs map[string]int64
-	if len(inv.revs) > 0 {
-		revs = maps.Clone(inv.revs)
+	slices.SortFunc(ws, func(a, b discovery.Workload) int { return compare(&a, &b) })
+	return ws
+}
+
+// merge is the last snapshot without the dirty workloads, merged with their current versions
+// (sorted, few): the same slice sortAll makes, in time linear in the number of workloads.
+func (inv *Inventory) merge() []discovery.Workload {
+	var fresh []discovery.Workload
+	for k := range inv.dirty {
+		if w, ok := inv.bySource[k.source][k.id]; ok {
+			fresh = append(fresh, w)
+		}
 	}
-	return Snapshot{Generation: inv.gen, Workloads: ws, Revisions: revs}
+	slices.SortFunc(fresh, func(a, b discovery.Workload) int { return compare(&a, &b) })
+	out := make([]discovery.Workload, 0, len(inv.sorted)+len(fresh))
+	for i := range inv.sorted {
+		w := &inv.sorted[i]
+		if _, ok := inv.dirty[key{w.Source, w.ID}]; ok {
+			continue
+		}
+		for len(fresh) > 0 && compare(&fresh[0], w) < 0 {
+			out = append(out, fresh[0])
+			fresh = fresh[1:]
+		}
+		out = append(out, *w)
+	}
+	return append(out, fresh...)
 }

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -406,4 +407,54 @@ func TestApplySameSliceAgain(t *testing.T) {
 	if !inv.Apply(discovery.Update{Source: "swarm", Full: true, Workloads: other}) {
 		t.Error("another slice without b changed nothing")
 	}
+}
+
+// TestSnapshotMerged: over random updates (upserts that rename, removals, full sets, two sources),
+// every snapshot, merged from the last one or sorted whole, is the sorted set.
+func TestSnapshotMerged(t *testing.T) {
+	for seed := range uint64(5) {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		inv := New()
+		want := map[[2]string]discovery.Workload{}
+		for step := range 400 {
+			src := []string{"docker", "etcd"}[rng.IntN(2)]
+			w := wl(src, fmt.Sprintf("id%02d", rng.IntN(60)), named(fmt.Sprintf("n%02d", rng.IntN(30))), health([]string{"", "healthy"}[rng.IntN(2)]))
+			switch rng.IntN(10) {
+			case 0: // a full set: what it names, no more
+				var ws []discovery.Workload
+				for k := range want {
+					if k[0] == src {
+						delete(want, k)
+					}
+				}
+				for range rng.IntN(40) {
+					w := wl(src, fmt.Sprintf("id%02d", rng.IntN(60)), named(fmt.Sprintf("n%02d", rng.IntN(30))))
+					ws = append(ws, w)
+					want[[2]string{src, w.ID}] = w
+				}
+				inv.Apply(full(src, ws...))
+			case 1, 2:
+				inv.Apply(remove(src, w.ID))
+				delete(want, [2]string{src, w.ID})
+			default:
+				inv.Apply(upsert(src, w))
+				want[[2]string{src, w.ID}] = w
+			}
+			if rng.IntN(3) > 0 { // not after every update: dirty sets of several
+				continue
+			}
+			var ws []discovery.Workload
+			for _, w := range want {
+				ws = append(ws, w)
+			}
+			slices.SortFunc(ws, func(a, b discovery.Workload) int { return compare(&a, &b) })
+			if got := inv.Snapshot().Workloads; !reflect.DeepEqual(slices.Clip(got), slices.Clip(ws)) && !(len(got) == 0 && len(ws) == 0) {
+				t.Fatalf("seed %d step %d: snapshot\n%v\nwant\n%v", seed, step, keysOf(got), keysOf(ws))
+			}
+		}
+	}
+}
+
+func keysOf(ws []discovery.Workload) []string {
+	return keys(Snapshot{Workloads: ws})
 }

@@ -43,6 +43,7 @@ func BenchmarkRender10k(b *testing.B) {
 				b.ReportAllocs()
 				size := 0
 				for b.Loop() {
+					r.parts = &siteStore{} // a whole render: no part kept from the last
 					out, err := r.Render(d)
 					if err != nil {
 						b.Fatal(err)

@@ -697,3 +697,42 @@ func TestHotOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanReusesParse: the usual sequence of plans (each one's next is the following one's prev)
+// parses each config once, and its plans are those of plans made from nothing.
+func TestPlanReusesParse(t *testing.T) {
+	seq := []string{testBase,
+		edit(t, web2, web2+"    server web3 10.0.0.3:80 weight 1 check inter 2s\n"),
+		edit(t, "10.0.0.2:80", "10.0.0.9:80"),
+		edit(t, "timeout connect 5s", "timeout connect 6s"),
+		edit(t, "10.0.0.1:80", "10.0.0.1:port"), // a server line parse refuses
+		testBase,
+		edit(t, s1, ""),
+	}
+	r := &Runtime{}
+	for i := 1; i < len(seq); i++ {
+		before := r.parses
+		got, gotOK := r.planFor([]byte(seq[i-1]), []byte(seq[i]))
+		want, wantOK := (&Runtime{}).planFor([]byte(seq[i-1]), []byte(seq[i]))
+		if gotOK != wantOK || !reflect.DeepEqual(got, want) {
+			t.Errorf("step %d: plan %v %v, want %v %v", i, lines(got), gotOK, lines(want), wantOK)
+		}
+		// The first plan parses both; after a config that does not parse (step 4's next), the
+		// plan from it stops at its prev, and the one after parses both again.
+		wantParses := map[int]int{1: 2, 6: 2}[i]
+		if wantParses == 0 {
+			wantParses = 1
+		}
+		if n := r.parses - before; n != wantParses {
+			t.Errorf("step %d: %d configs parsed, want %d", i, n, wantParses)
+		}
+	}
+	// A prev other than the last next, even of its length, is parsed, not taken for it.
+	r.planFor([]byte(testBase), []byte(seq[2]))
+	other := edit(t, "10.0.0.2:80 weight 1", "10.0.0.2:80 weight 2")
+	got, _ := r.planFor([]byte(other), []byte(testBase))
+	want, _ := (&Runtime{}).planFor([]byte(other), []byte(testBase))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("plan from another prev: %v, want %v", lines(got), lines(want))
+	}
+}
