@@ -2,7 +2,9 @@ package history
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -82,5 +84,49 @@ func TestLog(t *testing.T) {
 	}
 	if (Entry{Result: "updated"}).How() != "runtime API" || (Entry{Result: "applied"}).How() != "reload" || (Entry{Result: "check_failed"}).How() != "" {
 		t.Error("How")
+	}
+}
+
+// TestDiffSortedIsWhole: over random pairs of tables, the walk that formats only the sites that
+// differ (diffSorted) says what comparing every server string says.
+func TestDiffSortedIsWhole(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 4))
+	table := func() routing.Table {
+		var t routing.Table
+		for h := range 12 {
+			if rng.IntN(3) == 0 {
+				continue
+			}
+			var addrs []string
+			for range rng.IntN(3) {
+				addrs = append(addrs, fmt.Sprintf("10.0.0.%d:80", rng.IntN(4)))
+			}
+			s := site(fmt.Sprintf("h%02d.test", h), addrs...)
+			if len(addrs) > 0 && rng.IntN(3) == 0 { // another workload at the same address
+				s.Routes[0].Backend.Servers[0].Workload = "w-moved"
+			}
+			if rng.IntN(4) == 0 {
+				s.Routes = append(s.Routes, routing.Route{Path: "/api/", Backend: routing.Backend{Servers: []routing.Server{{Address: "10.0.1.1:80", Workload: "api"}}}})
+			}
+			t.Sites = append(t.Sites, s)
+		}
+		return t
+	}
+	for i := range 2000 {
+		prev, next := table(), table()
+		if i%3 == 0 { // a table and a copy with one change, the usual case
+			next = routing.Table{Sites: slices.Clone(prev.Sites)}
+			if len(next.Sites) > 0 {
+				k := rng.IntN(len(next.Sites))
+				next.Sites[k] = site(next.Sites[k].Host, "10.9.9.9:80")
+			}
+		}
+		got := diffSorted(prev, next)
+		var want Change
+		want.SitesAdded, want.SitesRemoved = added(sites(prev.Sites), sites(next.Sites))
+		want.ServersAdded, want.ServersRemoved = added(servers(prev.Sites, prev.TCP), servers(next.Sites, next.TCP))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("case %d: diffSorted = %+v, want %+v", i, got, want)
+		}
 	}
 }

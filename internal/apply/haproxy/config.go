@@ -116,7 +116,10 @@ func parse(cfg []byte) (parsed, error) {
 	defaultsDynamic := false  // the last defaults section has "cookie ... dynamic"
 	inDefaults := false
 	for n, line := range strings.Split(string(cfg), "\n") {
-		fields := strings.Fields(stripComment(line))
+		var fields []string // only for the lines whose first word matters: most have none
+		if parsedKeyword(firstField(line)) {
+			fields = strings.Fields(stripComment(line))
+		}
 		if len(fields) > 0 && sectionKeywords[fields[0]] {
 			cur, names, slot = nil, nil, 0
 			inDefaults = fields[0] == "defaults"
@@ -288,6 +291,26 @@ func number(s string) (int, error) {
 		return 0, fmt.Errorf("%q is not a number", s)
 	}
 	return strconv.Atoi(s)
+}
+
+// parsedKeyword says whether parse reads a line that starts with word beyond its first word.
+func parsedKeyword(word string) bool {
+	return sectionKeywords[word] || word == "server" || word == "default-server" || word == "cookie"
+}
+
+// firstField is strings.Fields(stripComment(line))[0], when that is a keyword (letters and '-'),
+// found without splitting the line: a word ends at a space (unicode.IsSpace, as Fields) or at a
+// '#'; one that holds a quote or a backslash is no keyword either way.
+func firstField(line string) string {
+	start := strings.IndexFunc(line, func(r rune) bool { return !unicode.IsSpace(r) })
+	if start < 0 {
+		return ""
+	}
+	word := line[start:]
+	if end := strings.IndexFunc(word, func(r rune) bool { return unicode.IsSpace(r) || r == '#' }); end >= 0 {
+		word = word[:end]
+	}
+	return word
 }
 
 // stripComment drops an unquoted, unescaped "#..." (HAProxy's comment). As in HAProxy, a

@@ -256,3 +256,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFirstField: parse splits only the lines whose first word firstField says is a keyword it
+// reads; that word is the first of the split line's, for every line.
+func FuzzFirstField(f *testing.F) {
+	for _, s := range []string{"    server web1 10.0.0.1:80", "backend b", "\tcookie SID insert dynamic", "server#x", `"server" a`,
+		"  # server x", `\#server`, "default-server inter 2s", "\u00a0server a 1:2", "serverx", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		fields := strings.Fields(stripComment(line))
+		want := len(fields) > 0 && parsedKeyword(fields[0])
+		first := firstField(line)
+		if got := parsedKeyword(first); got != want || got && first != fields[0] {
+			t.Fatalf("%q: firstField %q (a keyword: %v), the split line's first field %q (%v)", line, first, got, fields, want)
+		}
+	})
+}

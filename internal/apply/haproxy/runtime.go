@@ -115,6 +115,9 @@ func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
 	}
 	r.called = true
 	r.live, r.reloadTo = clone(prev), clone(next)
+	if last := r.parsedNext.cfg; len(last) > 0 && len(last) == len(next) && &last[0] == &next[0] {
+		r.parsedNext.cfg = r.reloadTo // the same bytes, ours: the caller's need not stay alive for it
+	}
 	ok, err := r.hot(ctx, prev, next)
 	switch {
 	case err != nil:
