@@ -98,8 +98,9 @@ func (a *app) applier() (*apply.Applier, error) {
 	return ap, nil
 }
 
-// timeApplier makes the check and the reload report their durations.
+// timeApplier makes the write, the check and the reload report their durations.
 func (a *app) timeApplier(ap *apply.Applier) {
+	ap.Wrote = func(d time.Duration) { a.metrics.WriteSeconds.Observe(d.Seconds()) }
 	if check := ap.Check; check != nil {
 		ap.Check = func(ctx context.Context, staged string) error {
 			defer a.observeSince(a.metrics.CheckSeconds, time.Now())

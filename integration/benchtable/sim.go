@@ -21,6 +21,8 @@ type simResult struct {
 	apiPerEvent, apiStorm  float64
 	render50, render99     float64 // seconds
 	renders                float64
+	write50, write99       float64 // seconds: the file put in place (write, fsync, rename)
+	writes                 float64
 	nginx50, nginx99       float64 // the same with nginx's template
 	nginxRenders           float64
 	runtime50, runtime99   time.Duration
@@ -193,6 +195,14 @@ func (r *simResult) renderTimes(m0, m1 metrics) error {
 		return fmt.Errorf("no render timed: vhostgen_render_duration_seconds is missing or empty")
 	}
 	r.render50, r.render99 = quantile(0.5, h), quantile(0.99, h)
+	w := histDelta(m0, m1, "vhostgen_write_duration_seconds")
+	if len(w) > 0 {
+		r.writes = w[len(w)-1].count
+	}
+	if r.writes == 0 {
+		return fmt.Errorf("no write timed: vhostgen_write_duration_seconds is missing or empty")
+	}
+	r.write50, r.write99 = quantile(0.5, w), quantile(0.99, w)
 	return nil
 }
 

@@ -31,6 +31,9 @@ func (t *table) rows(c *config) []row {
 		{name: "event → rendered bytes, p50 / p99 (debounce excluded): HAProxy", sim: func(r *simResult) string {
 			return fmt.Sprintf("%s / %s ms (%.0f renders)", msf(r.render50), msf(r.render99), r.renders)
 		}},
+		{name: "rendered bytes → new file on disk (write, fsync, rename), p50 / p99: HAProxy", sim: func(r *simResult) string {
+			return fmt.Sprintf("%s / %s ms (%.0f writes)", msf(r.write50), msf(r.write99), r.writes)
+		}},
 		{name: "event → rendered bytes, p50 / p99 (debounce excluded): nginx", sim: func(r *simResult) string {
 			return fmt.Sprintf("%s / %s ms (%.0f renders)", msf(r.nginx50), msf(r.nginx99), r.nginxRenders)
 		}},

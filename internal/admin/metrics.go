@@ -34,6 +34,9 @@ type Metrics struct {
 	SourceConnected *prometheus.GaugeVec
 	CheckSeconds    prometheus.Histogram
 	ReloadSeconds   prometheus.Histogram
+	// WriteSeconds is the time putting a config file in place took (write, fsync, rename), its
+	// check excluded.
+	WriteSeconds prometheus.Histogram
 	// RuntimeCommands are HAProxy runtime API commands, by result: ok, refused (HAProxy said
 	// no), error (the socket failed).
 	RuntimeCommands *prometheus.CounterVec
@@ -99,6 +102,10 @@ func NewMetrics() *Metrics {
 		Name: "vhostgen_reload_duration_seconds", Help: "Duration of the proxy's reload, as vhost-gen waits for it.",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	})
+	m.WriteSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "vhostgen_write_duration_seconds", Help: "Putting a rendered config in place: the staged file written and synced, the previous one kept, the rename (the check excluded).",
+		Buckets: prometheus.ExponentialBucketsRange(0.0001, 10, 41),
+	})
 	m.RuntimeCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vhostgen_haproxy_runtime_commands_total", Help: "HAProxy runtime API commands, by result: ok, refused (HAProxy answered with an error), error (the socket failed).",
 	}, []string{"result"})
@@ -111,7 +118,7 @@ func NewMetrics() *Metrics {
 		}
 		return time.Since(time.Unix(0, at)).Seconds()
 	})
-	m.Registry.MustRegister(m.EventToApply, m.RenderSeconds, m.SourceConnected, m.CheckSeconds, m.ReloadSeconds, m.RuntimeCommands, sinceApply)
+	m.Registry.MustRegister(m.EventToApply, m.RenderSeconds, m.SourceConnected, m.CheckSeconds, m.ReloadSeconds, m.WriteSeconds, m.RuntimeCommands, sinceApply)
 	m.Registry.MustRegister(m.DockerRequests, m.SourceEvents, m.EtcdWrites, m.CertExpiry, m.Applies, m.Reloads, m.ProxyRestarts, m.Problems, m.Quarantined, m.Sites,
 		m.Servers, m.Generation, m.LastApplied, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

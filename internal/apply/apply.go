@@ -55,6 +55,9 @@ type Applier struct {
 	// not apply it). Such a change skips the full check: the runtime API validates what it sets
 	// (HAProxy checks each server it adds). A fallback to a reload is checked first.
 	HotOnly func(prev, next []byte) bool
+	// Wrote, when set, hears how long putting the file in place took: staging it (write, fsync),
+	// linking the previous one, the marker and the rename; the check, between them, excluded.
+	Wrote func(time.Duration)
 	// Timeout bounds each check, Hot update and reload; 0 means DefaultTimeout. A command still
 	// running then is killed, with the processes it started, and the apply fails with ErrTimeout.
 	Timeout time.Duration
@@ -100,11 +103,13 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 			return Unchanged, nil
 		}
 	}
+	start := time.Now()
 	staged, err := a.stage(data)
 	if err != nil {
 		return Unchanged, err
 	}
 	defer os.Remove(staged) // a no-op once renamed into place
+	writing := time.Since(start)
 	a.step("staged")
 	unchecked := a.Check != nil && a.Hot != nil && a.HotOnly != nil && a.applied != nil && a.HotOnly(a.applied, data)
 	if a.Check != nil && !unchecked {
@@ -117,6 +122,7 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 		}
 	}
 	a.step("checked")
+	start = time.Now()
 	prev := a.Path + ".prev"
 	hadPrev, err := a.keepPrevious(prev)
 	if err != nil {
@@ -138,6 +144,9 @@ func (a *Applier) Apply(ctx context.Context, data []byte) (Outcome, error) {
 	a.step("pending")
 	if err := os.Rename(staged, a.Path); err != nil {
 		return Unchanged, fmt.Errorf("put %s in place: %w", a.Path, err)
+	}
+	if a.Wrote != nil {
+		a.Wrote(writing + time.Since(start))
 	}
 	a.step("renamed")
 	// Stopping now would leave the proxy on a config other than the file's: finish, bounded.

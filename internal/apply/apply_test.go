@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeProxy stands in for the proxy: it counts checks and reloads, records what each saw, and
@@ -804,4 +805,23 @@ func TestApplyHotOnlySkipsCheck(t *testing.T) {
 			t.Errorf("checks = %d, want 2", f.checks)
 		}
 	})
+}
+
+// TestApplyReportsWrite: Wrote hears the time putting each new file in place took, once per
+// file put in place; a config the check refuses, or the same bytes again, puts none.
+func TestApplyReportsWrite(t *testing.T) {
+	a, f := newApplier(t)
+	var wrote []time.Duration
+	a.Wrote = func(d time.Duration) { wrote = append(wrote, d) }
+	mustApply(t, a, "one\n", Applied)
+	mustApply(t, a, "one\n", Unchanged)
+	f.checkErr = errors.New("refused")
+	if _, err := a.Apply(context.Background(), []byte("bad\n")); err == nil {
+		t.Fatal("a refused config applied")
+	}
+	f.checkErr = nil
+	mustApply(t, a, "two\n", Applied)
+	if len(wrote) != 2 || wrote[0] <= 0 || wrote[1] <= 0 {
+		t.Errorf("Wrote heard %v, want two positive durations", wrote)
+	}
 }
