@@ -185,25 +185,27 @@ func nginxRenders(ctx context.Context, c *config, reps *replicas, dir string, r 
 	return nil
 }
 
-// renderTimes reads the renders' p50 and p99 between two scrapes (the start-up's aside).
+// renderTimes reads the renders' and the writes' p50 and p99 between two scrapes (the start-up's
+// aside).
 func (r *simResult) renderTimes(m0, m1 metrics) error {
-	h := histDelta(m0, m1, "vhostgen_render_duration_seconds")
+	var err error
+	if r.render50, r.render99, r.renders, err = timed(m0, m1, "vhostgen_render_duration_seconds", "render"); err != nil {
+		return err
+	}
+	r.write50, r.write99, r.writes, err = timed(m0, m1, "vhostgen_write_duration_seconds", "write")
+	return err
+}
+
+// timed is a histogram's p50, p99 and count between two scrapes; none is an error.
+func timed(m0, m1 metrics, name, what string) (p50, p99, n float64, err error) {
+	h := histDelta(m0, m1, name)
 	if len(h) > 0 {
-		r.renders = h[len(h)-1].count
+		n = h[len(h)-1].count
 	}
-	if r.renders == 0 {
-		return fmt.Errorf("no render timed: vhostgen_render_duration_seconds is missing or empty")
+	if n == 0 {
+		return 0, 0, 0, fmt.Errorf("no %s timed: %s is missing or empty", what, name)
 	}
-	r.render50, r.render99 = quantile(0.5, h), quantile(0.99, h)
-	w := histDelta(m0, m1, "vhostgen_write_duration_seconds")
-	if len(w) > 0 {
-		r.writes = w[len(w)-1].count
-	}
-	if r.writes == 0 {
-		return fmt.Errorf("no write timed: vhostgen_write_duration_seconds is missing or empty")
-	}
-	r.write50, r.write99 = quantile(0.5, w), quantile(0.99, w)
-	return nil
+	return quantile(0.5, h), quantile(0.99, h), n, nil
 }
 
 // haproxyArgs are vhost-gen's flags for the HAProxy hp, with the default debounce, then extra.

@@ -76,7 +76,7 @@ func (inv *Inventory) Apply(u discovery.Update) bool {
 		for id := range set {
 			if _, ok := seen[id]; !ok {
 				delete(set, id)
-				inv.dirty[key{u.Source, id}] = struct{}{}
+				inv.markDirty(u.Source, id)
 				changed = true
 			}
 		}
@@ -87,13 +87,13 @@ func (inv *Inventory) Apply(u discovery.Update) bool {
 			continue
 		}
 		set[w.ID] = *w
-		inv.dirty[key{u.Source, w.ID}] = struct{}{}
+		inv.markDirty(u.Source, w.ID)
 		changed = true
 	}
 	for _, id := range u.Removed {
 		if _, ok := set[id]; ok {
 			delete(set, id)
-			inv.dirty[key{u.Source, id}] = struct{}{}
+			inv.markDirty(u.Source, id)
 			changed = true
 		}
 	}
@@ -109,7 +109,7 @@ func (inv *Inventory) Snapshot() Snapshot {
 	defer inv.mu.Unlock()
 	switch {
 	case len(inv.dirty) == 0 && inv.sorted != nil:
-	case inv.sorted != nil && len(inv.dirty) <= len(inv.sorted)/8:
+	case inv.sorted != nil:
 		inv.sorted = inv.merge()
 	default:
 		inv.sorted = inv.sortAll()
@@ -121,6 +121,20 @@ func (inv *Inventory) Snapshot() Snapshot {
 		revs = maps.Clone(inv.revs)
 	}
 	return Snapshot{Generation: inv.gen, Workloads: ws, Revisions: revs}
+}
+
+// markDirty notes a workload added, changed or removed since the last snapshot. Past an eighth
+// of the set the next snapshot sorts everything anyway: the list is dropped, so that it never
+// grows with changes no snapshot takes.
+func (inv *Inventory) markDirty(source, id string) {
+	if inv.sorted == nil {
+		return
+	}
+	inv.dirty[key{source, id}] = struct{}{}
+	if len(inv.dirty) > len(inv.sorted)/8 {
+		inv.sorted = nil
+		clear(inv.dirty)
+	}
 }
 
 // compare is the snapshot's order: (source, name, ID).

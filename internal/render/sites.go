@@ -16,8 +16,8 @@ import (
 // settings (or the value passed for all sites) changed. Same inputs, same template, same bytes: a
 // render that reuses parts is byte for byte the render that runs them all (TestIncrementalRender).
 
-// SiteData is what a per-site template sees: one site, the operator's settings, and the value the
-// template passed along for every site.
+// SiteData is what a per-site template sees (through a pointer): one site, the operator's
+// settings, and the value the template passed along for every site.
 type SiteData struct {
 	Site routing.Site
 	// With is perSite's optional last argument (nil without): what the sites' parts share that is
@@ -26,7 +26,7 @@ type SiteData struct {
 	Options
 }
 
-// parts is a renderer's store of per-site outputs.
+// siteStore is a renderer's store of per-site outputs.
 type siteStore struct {
 	mu sync.Mutex
 	// gen counts renders; a site checked in this render is not compared again.
