@@ -48,9 +48,9 @@ func Diff(prev, next routing.Table, configChanged bool) Change {
 	return c
 }
 
-// diffSorted is Diff for tables whose sites are sorted by host, each host once (routing's): the sites are
-// walked side by side, and only those added, removed or with other servers make server strings,
-// so that an apply that changed one site of 5,000 compares, not formats, the others.
+// diffSorted is Diff for tables whose sites are sorted by host, each host once (routing's): the
+// sites are walked side by side, and only those added, removed or with other servers make server
+// strings, so that an apply that changed one site of 5,000 compares, not formats, the others.
 func diffSorted(prev, next routing.Table) Change {
 	var c Change
 	var was, is []routing.Site // the sites whose servers differ, or that came or went

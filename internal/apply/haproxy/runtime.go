@@ -37,8 +37,8 @@ type Runtime struct {
 	}
 	// parsedNext is the next config of the last plan, parsed: the prev of the next plan, in the
 	// usual sequence, which then parses one config, not two (at 10,000 workloads a parse is
-	// ~10 ms). cfg is the caller's slice, which is never modified once rendered; it is compared
-	// whole before its parse is reused.
+	// ~5 ms). cfg is the caller's slice until Hot takes its own copy (reloadTo); it is compared
+	// whole with prev before its parse is reused.
 	parsedNext struct {
 		cfg []byte
 		p   parsed
