@@ -38,8 +38,8 @@ type app struct {
 	sources  []discovery.Source
 	renderer *render.Renderer
 	routing  routing.Options
-	// settings keeps the workloads' parsed settings from one build to the next.
-	settings routing.SettingsCache
+	// tables keeps what one build found for the next (the workloads' settings, the last table).
+	tables routing.Cache
 	// renderOpts are the flags templates see.
 	renderOpts render.Options
 	// sup runs the proxy with --supervise.
@@ -155,7 +155,7 @@ func (a *app) resolveProxyNetworks() error {
 }
 
 func (a *app) build(ws []discovery.Workload) routing.Table {
-	t := a.settings.Build(ws, a.routing)
+	t := a.tables.Build(ws, a.routing)
 	a.wantCerts(t)
 	return t
 }

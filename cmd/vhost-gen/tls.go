@@ -172,6 +172,8 @@ func (a *app) prepareTLS() error {
 	a.routing.TLS = &routing.TLSOptions{Certs: a.certs, Method: method, HSTS: hsts, Policy: policy,
 		HTTPOnMissingCert: c.HTTPOnMissingCert, NonGetRedirect: code, TrustDefaultCert: c.TrustDefaultCert,
 		HTTPSPort: httpsPort, ACMEEmail: c.ACMEEmail, ACME: c.ACME && c.ACMEDir != ""}
+	// Whether a certificate has expired is read at build time: build whole now and then.
+	a.tables.WholeEvery = time.Minute
 	a.renderOpts.HTTPS = c.ListenHTTPS
 	if a.routing.TLS.ACME {
 		a.renderOpts.ACMEResponder = c.ACMEResponder
@@ -253,6 +255,7 @@ func (a *app) mergeCerts() error {
 	a.certs.mu.Lock()
 	a.certs.set, a.certs.pems = set, pems
 	a.certs.mu.Unlock()
+	a.tables.Invalidate() // every site's certificate is chosen again
 	for _, p := range set.Problems() {
 		a.log.Warn("certificate problem", "file", p.File, "reason", p.Reason)
 	}

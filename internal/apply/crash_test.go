@@ -182,7 +182,7 @@ func TestFirstApplyReadsMarker(t *testing.T) {
 		{name: "marker pending: crashed between the rename and the reload", marker: ptr("pending " + digest([]byte(cur)) + "\n"), want: Applied, reloads: 1},
 		{name: "marker names another config", marker: ptr(digest([]byte("older\n")) + "\n"), want: Applied, reloads: 1},
 		{name: "marker empty", marker: ptr(""), want: Applied, reloads: 1},
-		{name: "marker cut short", marker: ptr(digest([]byte(cur))[:20]), want: Applied, reloads: 1},
+		{name: "marker cut short", marker: ptr(digest([]byte(cur))[:12]), want: Applied, reloads: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,7 +15,10 @@ import (
 // It shares workloads with the inventory; workloads are never mutated, so that is safe.
 type Snapshot struct {
 	Generation uint64
-	Workloads  []discovery.Workload
+	// Workloads are sorted by (source, name, ID). The slice is shared with the inventory, which
+	// never changes it (a change makes a new one): read only, so that no copy of 10,000
+	// workloads is made per change.
+	Workloads []discovery.Workload
 	// Revisions are the sources' revisions (etcd's), by source; absent for sources without.
 	Revisions map[string]int64
 }
@@ -33,7 +36,14 @@ type Inventory struct {
 	// sorted is the last snapshot's workloads, and dirty the workloads added, changed or removed
 	// since: the next snapshot merges those into it rather than sorting 10,000 workloads again.
 	sorted []discovery.Workload
-	dirty  map[key]struct{}
+	dirty  map[key]lastPlace
+}
+
+// lastPlace is where a dirty workload was in the last snapshot: its name (the snapshot is
+// sorted by source, name and ID), if it was there at all.
+type lastPlace struct {
+	name string
+	was  bool
 }
 
 // key names a workload across sources.
@@ -42,7 +52,7 @@ type key struct{ source, id string }
 // New returns an empty inventory.
 func New() *Inventory {
 	return &Inventory{bySource: map[string]map[string]discovery.Workload{}, revs: map[string]int64{},
-		lastFull: map[string][]discovery.Workload{}, dirty: map[key]struct{}{}}
+		lastFull: map[string][]discovery.Workload{}, dirty: map[key]lastPlace{}}
 }
 
 // Apply applies one update and reports whether the set changed. An update that changes nothing
@@ -73,27 +83,28 @@ func (inv *Inventory) Apply(u discovery.Update) bool {
 		for i := range u.Workloads {
 			seen[u.Workloads[i].ID] = struct{}{}
 		}
-		for id := range set {
+		for id, old := range set {
 			if _, ok := seen[id]; !ok {
 				delete(set, id)
-				inv.markDirty(u.Source, id)
+				inv.markDirty(u.Source, id, old, true)
 				changed = true
 			}
 		}
 	}
 	for i := range u.Workloads {
 		w := &u.Workloads[i]
-		if old, ok := set[w.ID]; ok && old.Equal(w) {
+		old, ok := set[w.ID]
+		if ok && old.Equal(w) {
 			continue
 		}
 		set[w.ID] = *w
-		inv.markDirty(u.Source, w.ID)
+		inv.markDirty(u.Source, w.ID, old, ok)
 		changed = true
 	}
 	for _, id := range u.Removed {
-		if _, ok := set[id]; ok {
+		if old, ok := set[id]; ok {
 			delete(set, id)
-			inv.markDirty(u.Source, id)
+			inv.markDirty(u.Source, id, old, true)
 			changed = true
 		}
 	}
@@ -115,7 +126,7 @@ func (inv *Inventory) Snapshot() Snapshot {
 		inv.sorted = inv.sortAll()
 	}
 	clear(inv.dirty)
-	ws := slices.Clone(inv.sorted) // the caller's to change
+	ws := inv.sorted
 	var revs map[string]int64
 	if len(inv.revs) > 0 {
 		revs = maps.Clone(inv.revs)
@@ -126,11 +137,15 @@ func (inv *Inventory) Snapshot() Snapshot {
 // markDirty notes a workload added, changed or removed since the last snapshot. Past an eighth
 // of the set the next snapshot sorts everything anyway: the list is dropped, so that it never
 // grows with changes no snapshot takes.
-func (inv *Inventory) markDirty(source, id string) {
+// old is the workload as it was before this change (ok false: it was not in the set).
+func (inv *Inventory) markDirty(source, id string, old discovery.Workload, ok bool) {
 	if inv.sorted == nil {
 		return
 	}
-	inv.dirty[key{source, id}] = struct{}{}
+	k := key{source, id}
+	if _, seen := inv.dirty[k]; !seen { // the first change since the snapshot: it was as old was
+		inv.dirty[k] = lastPlace{name: old.Name, was: ok}
+	}
 	if len(inv.dirty) > len(inv.sorted)/8 {
 		inv.sorted = nil
 		clear(inv.dirty)
@@ -159,26 +174,43 @@ func (inv *Inventory) sortAll() []discovery.Workload {
 }
 
 // merge is the last snapshot without the dirty workloads, merged with their current versions
-// (sorted, few): the same slice sortAll makes, in time linear in the number of workloads.
+// (sorted, few): the same slice sortAll makes, found by binary search and copied in runs, so
+// that a change costs a copy of the slice and not a lookup per workload.
 func (inv *Inventory) merge() []discovery.Workload {
 	var fresh []discovery.Workload
-	for k := range inv.dirty {
+	var drop []int
+	for k, p := range inv.dirty {
+		if p.was {
+			i, found := slices.BinarySearchFunc(inv.sorted, discovery.Workload{Source: k.source, Name: p.name, ID: k.id},
+				func(a, b discovery.Workload) int { return compare(&a, &b) })
+			if !found {
+				return inv.sortAll() // cannot be: the snapshot held it
+			}
+			drop = append(drop, i)
+		}
 		if w, ok := inv.bySource[k.source][k.id]; ok {
 			fresh = append(fresh, w)
 		}
 	}
 	slices.SortFunc(fresh, func(a, b discovery.Workload) int { return compare(&a, &b) })
-	out := make([]discovery.Workload, 0, len(inv.sorted)+len(fresh))
-	for i := range inv.sorted {
-		w := &inv.sorted[i]
-		if _, ok := inv.dirty[key{w.Source, w.ID}]; ok {
-			continue
+	slices.Sort(drop)
+	out := make([]discovery.Workload, 0, len(inv.sorted)-len(drop)+len(fresh))
+	run := func(ws []discovery.Workload) { // a run of kept workloads, with the fresh ones among them
+		for len(fresh) > 0 && len(ws) > 0 {
+			j, _ := slices.BinarySearchFunc(ws, fresh[0], func(a, b discovery.Workload) int { return compare(&a, &b) })
+			if j == len(ws) {
+				break // after this run
+			}
+			out = append(append(out, ws[:j]...), fresh[0])
+			ws, fresh = ws[j:], fresh[1:]
 		}
-		for len(fresh) > 0 && compare(&fresh[0], w) < 0 {
-			out = append(out, fresh[0])
-			fresh = fresh[1:]
-		}
-		out = append(out, *w)
+		out = append(out, ws...)
 	}
+	start := 0
+	for _, i := range drop {
+		run(inv.sorted[start:i])
+		start = i + 1
+	}
+	run(inv.sorted[start:])
 	return append(out, fresh...)
 }

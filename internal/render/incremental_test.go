@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -141,8 +142,8 @@ func clone(m map[string]string) map[string]string { return maps.Clone(m) }
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // TestIncrementalRender is the property the per-site parts rest on: over random sequences of
-// changes, a renderer that keeps its parts from render to render writes the bytes a new renderer
-// (which runs every part) writes, for both shipped templates (HTTP only and with HTTPS) and for
+// changes, a renderer that keeps its parts from render to render, of tables a routing.Cache
+// builds, writes the bytes a new renderer (which runs every part) writes of tables built whole, for both shipped templates (HTTP only and with HTTPS) and for
 // users' templates with and without per-site parts.
 func TestIncrementalRender(t *testing.T) {
 	type tmpl struct{ name, proxy, text string }
@@ -172,15 +173,15 @@ func TestIncrementalRender(t *testing.T) {
 				for seed := range uint64(4) {
 					w := newWorld(seed, ro, o)
 					kept := load()
+					var tables routing.Cache
 					var log []string
 					for step := range 120 {
 						log = append(log, w.step())
-						d := NewData(routing.Build(w.ws, w.ro), w.o)
-						got, err := kept.Render(d)
+						got, err := kept.Render(NewData(tables.Build(w.ws, w.ro), w.o))
 						if err != nil {
 							t.Fatalf("seed %d step %d: %v", seed, step, err)
 						}
-						want, err := load().Render(d)
+						want, err := load().Render(NewData(routing.Build(w.ws, w.ro), w.o))
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -303,7 +304,7 @@ func BenchmarkChange10k(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var c routing.SettingsCache
+			var c routing.Cache
 			if _, err := r.Render(NewData(c.Build(ws, p.routing), p.render)); err != nil {
 				b.Fatal(err)
 			}
@@ -317,5 +318,35 @@ func BenchmarkChange10k(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestSameSite: two sites that share their routes but differ in any one field are not the same
+// (a field added to routing.Site and not to sameSite fails here).
+func TestSameSite(t *testing.T) {
+	routes := []routing.Route{{Path: "/"}}
+	base := routing.Site{Host: "a.example.com", Routes: routes}
+	if !sameSite(&base, &base) {
+		t.Fatal("a site is not the same as itself")
+	}
+	typ := reflect.TypeFor[routing.Site]()
+	for i := range typ.NumField() {
+		other := base
+		f := reflect.ValueOf(&other).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Slice:
+			f.Set(reflect.ValueOf(slices.Clone(routes)))
+		default:
+			t.Fatalf("field %s: kind %s not covered by this test", typ.Field(i).Name, f.Kind())
+		}
+		if sameSite(&base, &other) {
+			t.Errorf("sites differing in %s are taken for the same", typ.Field(i).Name)
+		}
 	}
 }

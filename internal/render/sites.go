@@ -125,12 +125,23 @@ func (p *siteStore) site(s *routing.Site) *siteParts {
 		p.sites[s.Host] = e
 	case e.gen == p.gen:
 		return e
-	case !reflect.DeepEqual(e.site, *s):
+	case !sameSite(&e.site, s) && !reflect.DeepEqual(e.site, *s):
 		e.outs = e.outs[:0]
 	}
 	// The new table's copy even when equal: the store holds no older table's routes.
 	e.site, e.gen = *s, p.gen
 	return e
+}
+
+// sameSite reports, without a deep compare, that two sites are equal: the same fields and the
+// same routes and TLS, not copies (a routing.Cache keeps the sites a change did not touch, their
+// slices and pointers shared with the table before). false says nothing.
+func sameSite(a, b *routing.Site) bool {
+	if a.Host != b.Host || a.Default != b.Default || a.ServerTokens != b.ServerTokens || a.TLS != b.TLS ||
+		len(a.Routes) != len(b.Routes) {
+		return false
+	}
+	return len(a.Routes) == 0 || &a.Routes[0] == &b.Routes[0]
 }
 
 // perSite runs the template name for each of sites, in their order, and writes the outputs one

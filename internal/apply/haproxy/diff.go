@@ -52,7 +52,7 @@ type plan struct {
 // address and weight): only a reload applies that. Servers are added before others are removed,
 // so a backend never runs short.
 func diff(prev, next parsed) (p plan, ok bool) {
-	if prev.skeleton != next.skeleton || len(prev.sections) != len(next.sections) {
+	if !slices.Equal(prev.skeleton, next.skeleton) || len(prev.sections) != len(next.sections) {
 		return plan{}, false
 	}
 	if p.newCerts, p.certs, ok = certChanges(prev.certs, next.certs); !ok {

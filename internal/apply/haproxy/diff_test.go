@@ -662,8 +662,8 @@ func FuzzDiff(f *testing.F) {
 			}
 			return
 		}
-		if prev.skeleton != next.skeleton {
-			t.Fatalf("a plan for different skeletons:\n%q\n%q", prev.skeleton, next.skeleton)
+		if prev.skeletonText() != next.skeletonText() {
+			t.Fatalf("a plan for different skeletons:\n%q\n%q", prev.skeletonText(), next.skeletonText())
 		}
 		checkPlan(t, prev, next, p)
 	})

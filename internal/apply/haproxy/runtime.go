@@ -36,9 +36,9 @@ type Runtime struct {
 		ok         bool
 	}
 	// parsedNext is the next config of the last plan, parsed: the prev of the next plan, in the
-	// usual sequence, which then parses one config, not two (at 10,000 workloads a parse is
-	// ~5 ms). cfg is the caller's slice until Hot takes its own copy (reloadTo); it is compared
-	// whole with prev before its parse is reused.
+	// usual sequence, which then parses one config, not two; and that parse reuses the chunks
+	// of this one that did not change (chunk). cfg is compared whole with prev before its parse
+	// is reused.
 	parsedNext struct {
 		cfg []byte
 		p   parsed
@@ -96,7 +96,7 @@ func (r *Runtime) Do(ctx context.Context, cmd string) (string, error) {
 // their crt-list lines) and map entries through the runtime API, and says "reload" for anything
 // else. The config and the certificates' files are
 // already in place when it runs, so a reload at any later time loads the same servers and
-// certificates.
+// certificates. Hot keeps prev and next (not copies): the caller must not change them.
 func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
 	switch {
 	case !r.called:
@@ -110,14 +110,11 @@ func (r *Runtime) Hot(ctx context.Context, prev, next []byte) (bool, error) {
 	default:
 		// The last call failed part way and no reload followed: the servers match neither prev
 		// nor anything else known.
-		r.reloadTo = clone(next)
+		r.reloadTo = next
 		return false, nil
 	}
 	r.called = true
-	r.live, r.reloadTo = clone(prev), clone(next)
-	if last := r.parsedNext.cfg; len(last) > 0 && len(last) == len(next) && &last[0] == &next[0] {
-		r.parsedNext.cfg = r.reloadTo // the same bytes, ours: the caller's need not stay alive for it
-	}
+	r.live, r.reloadTo = prev, next
 	ok, err := r.hot(ctx, prev, next)
 	switch {
 	case err != nil:
@@ -145,12 +142,12 @@ func (r *Runtime) planFor(prev, next []byte) (plan, bool) {
 	} else {
 		var err error
 		r.parses++
-		if pp, err = parse(prev); err != nil {
+		if pp, err = parseReusing(prev, last.p.chunks); err != nil {
 			return plan{}, false
 		}
 	}
 	r.parses++
-	np, err := parse(next)
+	np, err := parseReusing(next, pp.chunks)
 	if err != nil {
 		r.parsedNext.cfg, r.parsedNext.p = nil, parsed{}
 		return plan{}, false
@@ -278,8 +275,6 @@ func (r *Runtime) replaceCert(ctx context.Context, path, payload string) error {
 	}
 	return nil
 }
-
-func clone(b []byte) []byte { return append(make([]byte, 0, len(b)), b...) }
 
 // retryPending deletes servers whose deletion had to wait. One that still cannot go blocks the
 // plan only if the plan adds a server of the same name.
