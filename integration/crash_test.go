@@ -1,10 +1,9 @@
 package integration
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,9 +41,9 @@ func crashMarker(e *env) string {
 	return strings.TrimSpace(string(b))
 }
 
+// crashDigest is the marker's name for a config: its CRC-32C and length (internal/apply).
 func crashDigest(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
+	return fmt.Sprintf("crc32c-%08x-%d", crc32.Checksum([]byte(s), crc32.MakeTable(crc32.Castagnoli)), len(s))
 }
 
 // crashScript writes an executable shell script into the test's directory.
