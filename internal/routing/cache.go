@@ -21,8 +21,9 @@ import (
 // backend names, the other workloads' problems and exclusions. The whole table is built again
 // when the partial build could differ from it: the options or the proxy's networks changed, a
 // TCP service or an ACME request is among the workloads touched (both are decided across the
-// table), a backend name has a hash (two routes' names collide), or the change touches more than
-// an eighth of the workloads. TestCacheBuild holds it to Build, byte for byte.
+// table), a backend name has a hash (two routes' names collide), two workloads share a source
+// and ID, or the change touches more than an eighth of the workloads. TestCacheBuild and
+// TestCacheOddKeys hold it to Build, byte for byte.
 type Cache struct {
 	// WholeEvery, when set, builds the whole table when the last whole build is older: what
 	// routing reads of a certificate (expired, not yet valid) changes with the clock.
@@ -80,7 +81,8 @@ func (c *Cache) Build(workloads []discovery.Workload, opt Options) Table {
 	ws := sortedWorkloads(workloads)
 	opt = withMode(opt)
 	env := resolveProxy(ws, opt)
-	dirty, whole := c.scan(ws)
+	dirty, dups := c.scan(ws)
+	whole := dups
 	if c.WholeEvery > 0 && time.Since(c.wholeAt) > c.WholeEvery {
 		whole = true
 	}
@@ -93,6 +95,12 @@ func (c *Cache) Build(workloads []discovery.Workload, opt Options) Table {
 	t := placeAll(ws, opt, env, c.parse, nil)
 	finish(&t, opt)
 	c.last = remember(t, opt, env)
+	if dups {
+		// Two workloads share a key: what is kept by key (their settings, the hosts they
+		// claim, the last order) cannot tell them apart. Start afresh: the next scan, with no
+		// last order to walk, looks each up by key and finds the twins again while they last.
+		c.byID, c.hosts, c.order, c.last = nil, nil, nil, nil
+	}
 	return t
 }
 
@@ -113,11 +121,12 @@ type change struct {
 	global bool
 }
 
-// scan parses the workloads that changed and returns them, with those that went; whole says
-// the table must be built whole (two workloads share a key). Both lists are in the table's
+// scan parses the workloads that changed and returns them, with those that went; dups says two
+// workloads share a key (found when the last order was walked from nothing: Build then forgets
+// the order). Both lists are in the table's
 // order, so each workload is found by walking the last one beside it: a map lookup only for
 // those that came or were renamed.
-func (c *Cache) scan(ws []discovery.Workload) (changes []change, whole bool) {
+func (c *Cache) scan(ws []discovery.Workload) (changes []change, dups bool) {
 	order, j := c.order, 0
 	c.order = make([]*parsedSettings, len(ws))
 	for i := range ws {
@@ -137,7 +146,7 @@ func (c *Cache) scan(ws []discovery.Workload) (changes []change, whole bool) {
 			p = c.byID[k]
 		}
 		if p != nil && p.gen == c.gen {
-			whole = true // a duplicate: its settings are parsed as often as it is listed
+			dups = true // its settings are parsed as often as it is listed
 		}
 		if p == nil || !p.w.Equal(w) {
 			ch := change{key: k}
@@ -153,7 +162,7 @@ func (c *Cache) scan(ws []discovery.Workload) (changes []change, whole bool) {
 		p.gen, p.at = c.gen, i
 		c.order[i] = p
 	}
-	if len(c.byID) > len(ws) || whole { // some went
+	if len(c.byID) > len(ws) || dups { // some went
 		for k, p := range c.byID {
 			if p.gen != c.gen {
 				changes = append(changes, change{key: k, hosts: p.hosts, global: p.global})
@@ -162,7 +171,7 @@ func (c *Cache) scan(ws []discovery.Workload) (changes []change, whole bool) {
 			}
 		}
 	}
-	return changes, whole
+	return changes, dups
 }
 
 // compareWorkloads is the table's order: by source, name and ID.
@@ -263,14 +272,19 @@ func (c *Cache) patch(ws []discovery.Workload, opt Options, env proxyEnv, change
 	t := last.t
 	t.Workloads = ws
 	t.Sites = mergeSites(last.t.Sites, sub.Sites, hosts)
-	ofTouched := func(source, id string) bool { return id != "" && touched[workloadKey{source, id}] }
 	t.Problems = slices.DeleteFunc(slices.Clone(last.t.Problems), func(p Problem) bool {
-		return ofTouched(p.Source, p.WorkloadID) || (p.Workload == "" && (hosts[p.Host] || p.Setting == SettingDefaultHost))
+		if p.Workload != "" || p.WorkloadID != "" { // a workload's
+			return touched[workloadKey{p.Source, p.WorkloadID}]
+		}
+		return hosts[p.Host] || p.Setting == SettingDefaultHost // a site's TLS, DEFAULT_HOST's
 	})
 	t.Problems = append(t.Problems, sub.Problems...)
-	t.Excluded = slices.DeleteFunc(slices.Clone(last.t.Excluded), func(e Exclusion) bool { return ofTouched(e.Source, e.WorkloadID) })
+	t.Excluded = slices.DeleteFunc(slices.Clone(last.t.Excluded), func(e Exclusion) bool { return touched[workloadKey{e.Source, e.WorkloadID}] })
 	t.Excluded = append(t.Excluded, sub.Excluded...)
 	slices.SortFunc(t.Excluded, compareExclusions)
+	if len(t.Excluded) == 0 {
+		t.Excluded = nil // as a whole build has it
+	}
 	finish(&t, opt)
 	c.last = &lastTable{t: t, opt: opt, env: env, names: names}
 	return t, true

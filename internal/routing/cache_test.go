@@ -199,3 +199,52 @@ func TestCachePartial(t *testing.T) {
 	ws[0].Networks = []discovery.Network{{Name: "proxy", ID: "n", IP: "10.0.5.7"}}
 	check("an address, names apart again", 3)
 }
+
+// TestCacheOddKeys: workloads that share a key, an ID shared by two sources, an empty ID, and a
+// change that removes the last exclusion: the cached build is still Build's.
+func TestCacheOddKeys(t *testing.T) {
+	opt := Options{ProxyNetworks: []string{"proxy"}}
+	var c Cache
+	check := func(what string, ws ...discovery.Workload) {
+		t.Helper()
+		if got, want := c.Build(ws, opt), Build(ws, opt); !reflect.DeepEqual(got, want) {
+			gj, _ := json.MarshalIndent(got, "", " ")
+			wj, _ := json.MarshalIndent(want, "", " ")
+			t.Errorf("%s: the cached build differs:\n%s", what, lineDiff(string(wj), string(gj)))
+		}
+	}
+	// The last exclusion goes: none, not an empty list.
+	a, b := wl("a", "10.0.0.2", "VIRTUAL_HOST=a.example.com"), wl("b", "10.0.0.3", "VIRTUAL_HOST=b.example.com")
+	a.Problem = "broken"
+	check("a problem", a, b)
+	a.Problem = ""
+	check("fixed", a, b)
+
+	// Twins (one key): one changes, one goes.
+	c = Cache{}
+	t1 := wl("t", "10.0.0.2", "VIRTUAL_HOST=a.example.com", "VIRTUAL_PORT=99999")
+	t2 := wl("t", "10.0.0.3", "VIRTUAL_HOST=b.example.com")
+	check("twins", t1, t2)
+	check("twins again", t1, t2)
+	t2.Labels = kv("VIRTUAL_HOST=c.example.com")
+	check("a twin changes", t1, t2)
+	check("one goes", t1)
+	check("one alone", t1)
+
+	// One ID in two sources; the docker one is left out of a shared address.
+	c = Cache{}
+	x, y := wl("x", "10.0.0.5", "VIRTUAL_HOST=h1.example.com"), wl("y", "10.0.0.5", "VIRTUAL_HOST=h1.example.com")
+	k := wl("k", "10.0.0.9", "VIRTUAL_HOST=h2.example.com")
+	k.Source, k.ID = "kube", y.ID
+	check("two sources", x, y, k)
+	x.Labels = kv("VIRTUAL_HOST=h1.example.com", "com.example.x=1")
+	check("a change beside them", x, y, k)
+
+	// An empty ID.
+	c = Cache{}
+	e := wl("e", "10.0.0.2", "VIRTUAL_HOST=a.example.com", "VIRTUAL_PORT=99999")
+	e.ID = ""
+	check("an empty ID", e, b)
+	e.Labels = kv("VIRTUAL_HOST=a.example.com")
+	check("an empty ID, fixed", e, b)
+}

@@ -209,9 +209,9 @@ func placeAll(ws []discovery.Workload, opt Options, env proxyEnv, parse parseFun
 	t.ProxyNetworks, t.HostAddress = env.nets, opt.HostAddress
 	opt.ProxyNetworkMode = env.mode
 	b := &builder{routes: map[routeKey]*Route{}, tcp: map[int][]tcpClaim{}, siteTLS: map[string]TLSSettings{},
-		tokens: map[string]string{}, workloads: make(map[string]*discovery.Workload, len(ws)), parse: parse}
+		tokens: map[string]string{}, workloads: make(map[[2]string]*discovery.Workload, len(ws)), parse: parse}
 	for i := range ws {
-		b.workloads[ws[i].ID] = &ws[i]
+		b.workloads[[2]string{ws[i].ID, ws[i].Name}] = &ws[i]
 		t.Problems = append(t.Problems, place(&ws[i], opt, env.nets, b)...)
 	}
 	t.Sites = b.assemble()
@@ -242,9 +242,9 @@ type builder struct {
 	tokens map[string]string
 	acme   []acmeClaim
 	// excluded are the workloads left out of routes they asked for; workloads are the
-	// workloads by ID.
+	// workloads by ID and name (a server names its workload by both; two sources may share an ID).
 	excluded  []Exclusion
-	workloads map[string]*discovery.Workload
+	workloads map[[2]string]*discovery.Workload
 	// tuning is who set each route's loadbalance and keepalive (balance.go).
 	tuning map[routeKey]tuningClaim
 	parse  parseFunc
@@ -421,7 +421,7 @@ func (b *builder) assemble() []Site {
 		var dropped [][2]Server
 		r.Backend.Servers, dropped = dedupServers(r.Backend.Servers)
 		for _, d := range dropped {
-			e := sameAddress(b.workloads[d[0].WorkloadID], d[0], d[1])
+			e := sameAddress(b.workloads[[2]string{d[0].WorkloadID, d[0].Workload}], d[0], d[1])
 			e.Host, e.Path = k.host, k.path
 			b.excluded = append(b.excluded, e)
 		}

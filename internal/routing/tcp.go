@@ -56,7 +56,7 @@ func (b *builder) assembleTCP() ([]TCPService, []Problem) {
 		var dropped [][2]Server
 		ts.Backend.Servers, dropped = dedupServers(ts.Backend.Servers)
 		for _, d := range dropped {
-			e := sameAddress(b.workloads[d[0].WorkloadID], d[0], d[1])
+			e := sameAddress(b.workloads[[2]string{d[0].WorkloadID, d[0].Workload}], d[0], d[1])
 			e.Port = port
 			b.excluded = append(b.excluded, e)
 		}
