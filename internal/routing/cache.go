@@ -225,9 +225,8 @@ func (c *Cache) parseNew(w *discovery.Workload) *parsedSettings {
 func (c *Cache) patch(ws []discovery.Workload, opt Options, env proxyEnv, changes []change) (Table, bool) {
 	last := c.last
 	if len(changes) == 0 {
-		t := last.t
-		t.Workloads = ws
-		return t, true
+		last.t.Workloads = ws // the same workloads; the older slice need not stay alive
+		return last.t, true
 	}
 	hosts, touched, ok := c.closure(changes, max(64, len(ws)/8))
 	if !ok {
@@ -307,6 +306,9 @@ func (c *Cache) closure(changes []change, limit int) (hosts map[string]bool, tou
 				queue = append(queue, h)
 			}
 		}
+	}
+	if len(touched) > limit {
+		return nil, nil, false
 	}
 	for len(queue) > 0 {
 		h := queue[len(queue)-1]

@@ -183,6 +183,10 @@ func TestCachePartial(t *testing.T) {
 	check("the default site's health", 3)
 	c.Invalidate()
 	check("invalidated", len(ws))
+	for i := 99; i < 164; i++ { // every workload of 22 sites (65): more than a partial build takes
+		ws[i].Networks = []discovery.Network{{Name: "proxy", ID: "n", IP: fmt.Sprintf("10.0.6.%d", i-90)}}
+	}
+	check("many changes at once", len(ws))
 	c.WholeEvery = time.Nanosecond
 	ws[5].Networks = []discovery.Network{{Name: "proxy", ID: "n", IP: "10.0.5.8"}}
 	check("the last whole build is too old", len(ws))
