@@ -3,6 +3,7 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"reflect"
@@ -169,4 +170,9 @@ func ParseEnv(env []string) map[string]string {
 		}
 	}
 	return m
+}
+
+// Compare is the order of snapshots and tables: by source, name and ID.
+func Compare(a, b *Workload) int {
+	return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 }

@@ -3,7 +3,6 @@
 package inventory
 
 import (
-	"cmp"
 	"maps"
 	"slices"
 	"sync"
@@ -152,11 +151,6 @@ func (inv *Inventory) markDirty(source, id string, old discovery.Workload, ok bo
 	}
 }
 
-// compare is the snapshot's order: (source, name, ID).
-func compare(a, b *discovery.Workload) int {
-	return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
-}
-
 // sortAll is every workload, sorted.
 func (inv *Inventory) sortAll() []discovery.Workload {
 	n := 0
@@ -169,7 +163,7 @@ func (inv *Inventory) sortAll() []discovery.Workload {
 			ws = append(ws, w)
 		}
 	}
-	slices.SortFunc(ws, func(a, b discovery.Workload) int { return compare(&a, &b) })
+	slices.SortFunc(ws, func(a, b discovery.Workload) int { return discovery.Compare(&a, &b) })
 	return ws
 }
 
@@ -182,7 +176,7 @@ func (inv *Inventory) merge() []discovery.Workload {
 	for k, p := range inv.dirty {
 		if p.was {
 			i, found := slices.BinarySearchFunc(inv.sorted, discovery.Workload{Source: k.source, Name: p.name, ID: k.id},
-				func(a, b discovery.Workload) int { return compare(&a, &b) })
+				func(a, b discovery.Workload) int { return discovery.Compare(&a, &b) })
 			if !found {
 				return inv.sortAll() // cannot be: the snapshot held it
 			}
@@ -192,12 +186,12 @@ func (inv *Inventory) merge() []discovery.Workload {
 			fresh = append(fresh, w)
 		}
 	}
-	slices.SortFunc(fresh, func(a, b discovery.Workload) int { return compare(&a, &b) })
+	slices.SortFunc(fresh, func(a, b discovery.Workload) int { return discovery.Compare(&a, &b) })
 	slices.Sort(drop)
 	out := make([]discovery.Workload, 0, len(inv.sorted)-len(drop)+len(fresh))
 	run := func(ws []discovery.Workload) { // a run of kept workloads, with the fresh ones among them
 		for len(fresh) > 0 && len(ws) > 0 {
-			j, _ := slices.BinarySearchFunc(ws, fresh[0], func(a, b discovery.Workload) int { return compare(&a, &b) })
+			j, _ := slices.BinarySearchFunc(ws, fresh[0], func(a, b discovery.Workload) int { return discovery.Compare(&a, &b) })
 			if j == len(ws) {
 				break // after this run
 			}

@@ -444,7 +444,7 @@ func TestSnapshotMerged(t *testing.T) {
 			for _, w := range want {
 				ws = append(ws, w)
 			}
-			slices.SortFunc(ws, func(a, b discovery.Workload) int { return compare(&a, &b) })
+			slices.SortFunc(ws, func(a, b discovery.Workload) int { return discovery.Compare(&a, &b) })
 			if got := inv.Snapshot().Workloads; !reflect.DeepEqual(slices.Clip(got), slices.Clip(ws)) && !(len(got) == 0 && len(ws) == 0) {
 				t.Fatalf("seed %d step %d: snapshot\n%v\nwant\n%v", seed, step, keysOf(got), keysOf(ws))
 			}

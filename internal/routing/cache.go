@@ -1,7 +1,6 @@
 package routing
 
 import (
-	"cmp"
 	"reflect"
 	"slices"
 	"sync"
@@ -134,7 +133,7 @@ func (c *Cache) scan(ws []discovery.Workload) (changes []change, dups bool) {
 		k := workloadKey{w.Source, w.ID}
 		var p *parsedSettings
 		for ; j < len(order); j++ {
-			if d := compareWorkloads(&order[j].w, w); d >= 0 {
+			if d := discovery.Compare(&order[j].w, w); d >= 0 {
 				if d == 0 {
 					p = order[j]
 					j++
@@ -172,11 +171,6 @@ func (c *Cache) scan(ws []discovery.Workload) (changes []change, dups bool) {
 		}
 	}
 	return changes, dups
-}
-
-// compareWorkloads is the table's order: by source, name and ID.
-func compareWorkloads(a, b *discovery.Workload) int {
-	return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 }
 
 func (c *Cache) index(k workloadKey, hosts []string) {

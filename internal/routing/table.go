@@ -163,13 +163,13 @@ func build(workloads []discovery.Workload, opt Options, parse parseFunc) Table {
 func sortedWorkloads(workloads []discovery.Workload) []discovery.Workload {
 	sorted := true
 	for i := 1; i < len(workloads) && sorted; i++ { // by pointer: a Workload is 250 bytes
-		sorted = compareWorkloads(&workloads[i-1], &workloads[i]) <= 0
+		sorted = discovery.Compare(&workloads[i-1], &workloads[i]) <= 0
 	}
 	if sorted {
 		return workloads
 	}
 	ws := slices.Clone(workloads)
-	slices.SortFunc(ws, func(a, b discovery.Workload) int { return compareWorkloads(&a, &b) })
+	slices.SortFunc(ws, func(a, b discovery.Workload) int { return discovery.Compare(&a, &b) })
 	return ws
 }
 

@@ -99,7 +99,7 @@ type parsed struct {
 	// certMasked are the certificate comments without their hashes, sorted: with no crt-list
 	// comments to say what a new one is for, a change here reloads.
 	certMasked []string
-	// chunks are the config's chunks, for the parse of the next config (chunkMemo).
+	// chunks are the config's chunks, for the parse of the next config (parseReusing).
 	chunks map[chunkKey]*chunk
 }
 
