@@ -122,6 +122,10 @@ func runSim(ctx context.Context, c *config, n int) (*simResult, error) {
 	if r.idleCPU, err = idle(ctx, v, c.idle); err != nil {
 		return nil, err
 	}
+	// The flips' allocations are the difference of this profile and the last one.
+	if err := heapProfile(c, v, fmt.Sprintf("vhost-gen-n%d-heap-settled.pprof", r.n)); err != nil {
+		return nil, err
+	}
 	stopFlipsProfile := profile(c, v, fmt.Sprintf("vhost-gen-n%d-flips.pprof", r.n), 5)
 	if err := flips(ctx, c, reps, v, r); err != nil {
 		return nil, err
@@ -134,6 +138,10 @@ func runSim(ctx context.Context, c *config, n int) (*simResult, error) {
 		return nil, err
 	}
 	if err := r.renderTimes(m0, m1); err != nil {
+		return nil, err
+	}
+	// The target is the peak including resyncs: each lists every container again.
+	if err := resyncs(reps.sim, v, 2); err != nil {
 		return nil, err
 	}
 	if r.peakRSS, err = peakRSS(v.pid()); err != nil {
@@ -312,7 +320,7 @@ func storm(ctx context.Context, c *config, reps *replicas, v *vhostGen, r *simRe
 	if err := stopProfile(); err != nil {
 		return nil, err
 	}
-	if err := heapProfile(c, v, fmt.Sprintf("vhost-gen-n%d-heap.pprof", r.n)); err != nil {
+	if err := heapProfile(c, v, fmt.Sprintf("vhost-gen-n%d-heap-storm.pprof", r.n)); err != nil {
 		return nil, err
 	}
 	r.stormApplies = m1.sum("vhostgen_applies_total") - m0.sum("vhostgen_applies_total")
@@ -320,6 +328,30 @@ func storm(ctx context.Context, c *config, reps *replicas, v *vhostGen, r *simRe
 	r.cpuPer1000 = c1.sub(c0).self * 1000 / float64(c.storm)
 	r.apiStorm = float64(apiCalls(before, reps.sim.Requests())) / float64(c.storm)
 	return m1, nil
+}
+
+// resyncs makes vhost-gen read every container again n times, one after the other, as its periodic
+// resync does: the simulator ends the event stream, and vhost-gen lists at the reconnect. Nothing
+// changed, so it applies nothing.
+func resyncs(sim *enginesim.Sim, v *vhostGen, n int) error {
+	const list = "GET /containers/json"
+	for range n {
+		before := sim.Requests()[list]
+		if sim.EndEventStreams() == 0 {
+			return fmt.Errorf("resync: vhost-gen has no event stream open")
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for sim.Requests()[list] == before || sim.Subscribers() == 0 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("resync: vhost-gen did not list the containers again; log: %s", v.logPath)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if _, err := v.settle(1500*time.Millisecond, 2*time.Minute, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sleepUntil(ctx context.Context, at time.Time) error {

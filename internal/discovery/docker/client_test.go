@@ -2,12 +2,23 @@ package docker
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 )
@@ -125,7 +136,7 @@ func TestNewClientNegotiates(t *testing.T) {
 
 func TestCountingTransport(t *testing.T) {
 	var got []string
-	tr := countingTransport{next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	tr := transport{next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
 	}), count: func(op string) { got = append(got, op) }}
 	req, _ := http.NewRequest("POST", "http://docker/v1.41/containers/x/kill?signal=HUP", nil)
@@ -141,3 +152,101 @@ func TestCountingTransport(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// NewClient's client hands List the container list an entry at a time (and ContainerList then
+// returns nothing); List reads the same workloads as with a client that decodes the whole list.
+func TestNewClientStreamsList(t *testing.T) {
+	e := newFakeEngine(t)
+	t.Setenv("DOCKER_HOST", e.host())
+	t.Setenv("DOCKER_API_VERSION", "1.41")
+	cli, err := NewClient(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	var ids []string
+	list, err := cli.ContainerList(eachListed(ctx, func(c *container.Summary) { ids = append(ids, c.ID) }), container.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := e.client().ContainerList(ctx, container.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 0 || len(ids) != len(whole) || len(whole) < 3 {
+		t.Fatalf("streamed %d entries and returned %d; the whole list has %d", len(ids), len(list), len(whole))
+	}
+	for i := range whole {
+		if ids[i] != whole[i].ID {
+			t.Errorf("entry %d: streamed %s, listed %s", i, ids[i], whole[i].ID)
+		}
+	}
+	streamed, err := New(cli, Options{Log: quiet}).List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := New(e.client(), Options{Log: quiet}).List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(streamed) == 0 || !reflect.DeepEqual(streamed, decoded) {
+		t.Errorf("List with a streamed list:\n%+v\nwith a decoded one:\n%+v", streamed, decoded)
+	}
+
+	// A list cut short is an error, not a shorter list.
+	e.mu.Lock()
+	e.list = e.list[:len(e.list)/2]
+	e.mu.Unlock()
+	if _, err := New(cli, Options{Log: quiet}).List(ctx); err == nil || !strings.Contains(err.Error(), "read the container list") {
+		t.Errorf("List of a truncated answer: %v, want an error reading the list", err)
+	}
+}
+
+// With DOCKER_TLS_VERIFY and DOCKER_CERT_PATH the client speaks https, though NewClient wraps the
+// transport the client would have read its TLS settings from.
+func TestNewClientTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Api-Version", "1.41")
+		w.Write([]byte("OK"))
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	dir := t.TempDir()
+	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", srv.Certificate().Raw)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "vhost-gen test client"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, "cert.pem"), "CERTIFICATE", der)
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, "key.pem"), "EC PRIVATE KEY", kb)
+	t.Setenv("DOCKER_HOST", "tcp://"+srv.Listener.Addr().String())
+	t.Setenv("DOCKER_API_VERSION", "1.41")
+	t.Setenv("DOCKER_TLS_VERIFY", "1")
+	t.Setenv("DOCKER_CERT_PATH", dir)
+	cli, err := NewClient(func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Ping(context.Background()); err != nil {
+		t.Fatalf("ping over TLS: %v", err)
+	}
+}
+
+func writePEM(t *testing.T, path, kind string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -71,6 +71,12 @@ type Source struct {
 	stopping map[string]bool
 }
 
+// listed is what List keeps of a container's list entry.
+type listed struct {
+	ID          string
+	fingerprint string
+}
+
 type cached struct {
 	fingerprint string
 	workload    discovery.Workload
@@ -102,11 +108,17 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 	if s.opt.LabelFilter != "" {
 		opts.Filters = filters.NewArgs(filters.Arg("label", s.opt.LabelFilter))
 	}
-	list, err := s.cli.ContainerList(ctx, opts)
+	// What List needs of an entry, kept as the list is read (see eachListed).
+	var list []listed
+	keep := func(c *container.Summary) { list = append(list, listed{ID: c.ID, fingerprint: fingerprint(c)}) }
+	whole, err := s.cli.ContainerList(eachListed(ctx, keep), opts)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	slices.SortFunc(list, func(a, b container.Summary) int { return strings.Compare(a.ID, b.ID) })
+	for i := range whole { // a client that is not NewClient's
+		keep(&whole[i])
+	}
+	slices.SortFunc(list, func(a, b listed) int { return strings.Compare(a.ID, b.ID) })
 	s.mu.Lock()
 	old, stopping := s.cache, maps.Clone(s.stopping)
 	s.mu.Unlock()
@@ -116,7 +128,7 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 	var ids []string
 	for i := range list {
 		c, hit := old[list[i].ID]
-		if !hit || c.fingerprint != fingerprint(&list[i]) {
+		if !hit || c.fingerprint != list[i].fingerprint {
 			stale, ids = append(stale, i), append(ids, list[i].ID)
 			continue
 		}
@@ -129,7 +141,7 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 	for k, i := range stale {
 		c := inspected[k]
 		if !c.ok {
-			c.fingerprint = fingerprint(&list[i]) // as listed: inspected again once that changes
+			c.fingerprint = list[i].fingerprint // as listed: inspected again once that changes
 		}
 		entries[i], gone[i] = c, missing[k] // gone since the list
 	}
