@@ -21,6 +21,7 @@ import (
 	"github.com/vhost-gen/vhost-gen/internal/discovery/docker"
 	swarmsrc "github.com/vhost-gen/vhost-gen/internal/discovery/swarm"
 	"github.com/vhost-gen/vhost-gen/internal/history"
+	"github.com/vhost-gen/vhost-gen/internal/memlimit"
 	"github.com/vhost-gen/vhost-gen/internal/render"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 	"github.com/vhost-gen/vhost-gen/internal/supervise"
@@ -228,11 +229,17 @@ func (a *app) watch(ctx context.Context) error {
 	if err := a.recordApplies(ctx, p); err != nil {
 		return err
 	}
+	// Memory in proportion to what vhost-gen holds (internal/memlimit), unless the operator set
+	// GOMEMLIMIT or GOGC.
+	limit := memlimit.Follow(memlimit.Ratio, memlimit.Floor)
+	defer limit.Stop()
+	p.Applied = limit.Settle
 	if a.sup != nil {
 		p.Applied = func() {
 			if err := a.sup.Ensure(); err != nil {
 				a.log.Error("the proxy cannot start", "err", err)
 			}
+			limit.Settle()
 		}
 		defer a.sup.Stop(30 * time.Second) // SIGTERM to vhost-gen: the proxy finishes its connections
 	}

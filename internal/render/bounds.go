@@ -149,7 +149,7 @@ func (r *Renderer) execute(d Data) ([]byte, error) {
 			return r.tmpl.Execute(w, d)
 		}()
 		if d.run.parts != nil { // before the answer: the next render finds the store free
-			d.run.parts.end(err == nil)
+			d.run.parts.end(err == nil, w.buf)
 		}
 		done <- err
 	}()

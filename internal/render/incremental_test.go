@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/vhost-gen/vhost-gen/internal/discovery"
 	"github.com/vhost-gen/vhost-gen/internal/routing"
@@ -177,7 +178,7 @@ func TestIncrementalRender(t *testing.T) {
 					var log []string
 					for step := range 120 {
 						log = append(log, w.step())
-						got, err := kept.Render(NewData(tables.Build(w.ws, w.ro), w.o))
+						got, err := kept.Render(NewData(tables.Build(slices.Clone(w.ws), w.ro), w.o))
 						if err != nil {
 							t.Fatalf("seed %d step %d: %v", seed, step, err)
 						}
@@ -221,9 +222,11 @@ func TestPartsReused(t *testing.T) {
 			}
 			render := func() {
 				t.Helper()
-				if _, err := r.Render(NewData(routing.Build(ws, p.routing), p.render)); err != nil {
+				out, err := r.Render(NewData(routing.Build(ws, p.routing), p.render))
+				if err != nil {
 					t.Fatal(err)
 				}
+				inOutput(t, r, out)
 			}
 			render()
 			if r.parts.ran < len(ws) {
@@ -248,6 +251,26 @@ func TestPartsReused(t *testing.T) {
 				t.Errorf("after 10 sites went, %d sites stored, want 20", len(r.parts.sites))
 			}
 		})
+	}
+}
+
+// inOutput fails unless every part the store keeps is the bytes of out it was written to: the
+// store keeps no part twice, and no older output alive.
+func inOutput(t *testing.T, r *Renderer, out []byte) {
+	t.Helper()
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(out)))
+	n := 0
+	for host, sp := range r.parts.sites {
+		for _, o := range sp.outs {
+			at := uintptr(unsafe.Pointer(unsafe.StringData(o.text)))
+			if o.text != "" && (at < lo || at+uintptr(len(o.text)) > lo+uintptr(len(out)) || string(out[at-lo:at-lo+uintptr(len(o.text))]) != o.text) {
+				t.Fatalf("site %s: part %s is not in the render's output", host, o.name)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no parts stored")
 	}
 }
 
@@ -322,6 +345,7 @@ func benchChange(b *testing.B, n int, whole bool) {
 			b.ReportAllocs()
 			for b.Loop() {
 				i++
+				ws = slices.Clone(ws) // as the inventory's snapshots: a Build's workloads do not change
 				ws[i%len(ws)].Networks = []discovery.Network{{Name: "frontend", ID: "net1", IP: fmt.Sprintf("10.99.%d.%d", i/256%256, i%256)}}
 				if whole {
 					c.Invalidate()

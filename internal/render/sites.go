@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/vhost-gen/vhost-gen/internal/routing"
 )
@@ -57,6 +59,11 @@ type partOut struct {
 	name  string
 	epoch uint64
 	text  string
+	// gen is the render that last wrote text, at offset off of its output. Once that render
+	// finished, text is moved into its output (see end): the parts are most of a config, kept
+	// once rather than twice.
+	gen uint64
+	off int
 }
 
 // out is the stored output of the part name, if any.
@@ -90,12 +97,22 @@ func (p *siteStore) begin() *siteStore {
 	return p
 }
 
-// end releases the store; after a render that finished, the sites it did not see are dropped.
-func (p *siteStore) end(finished bool) {
+// end releases the store. After a render that finished, out being its output: the sites it did
+// not see are dropped, and so are the parts it did not write; those it wrote are kept as the
+// bytes of out they were written to, which no one changes (a render's output is immutable), so
+// that the store keeps no older output alive.
+func (p *siteStore) end(finished bool, out []byte) {
 	if finished {
 		for host, s := range p.sites {
 			if s.gen != p.gen {
 				delete(p.sites, host)
+				continue
+			}
+			s.outs = slices.DeleteFunc(s.outs, func(o partOut) bool { return o.gen != p.gen })
+			for i := range s.outs {
+				if o := &s.outs[i]; o.text != "" {
+					o.text = unsafe.String(&out[o.off], len(o.text))
+				}
 			}
 		}
 	}
@@ -196,6 +213,10 @@ func perSite(name string, sites []routing.Site, d Data, with ...any) (string, er
 				}
 				run.parts.ran++
 			}
+		}
+		if stored != nil {
+			o := stored.out(name)
+			o.gen, o.off = run.parts.gen, len(run.out.buf)
 		}
 		if _, err := run.out.WriteString(text); err != nil {
 			return "", err

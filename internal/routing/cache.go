@@ -45,7 +45,10 @@ type Cache struct {
 }
 
 type parsedSettings struct {
-	w        discovery.Workload
+	// w is the workload in the slice of the last Build that listed it, not a copy (10,000 of
+	// them are 2.5 MB): Build's workloads are never changed (discovery.Update), and scan points
+	// w at each new slice, so that no older one is kept.
+	w        *discovery.Workload
 	s        Settings
 	problems []Problem
 	routed   bool
@@ -68,7 +71,8 @@ type lastTable struct {
 }
 
 // Build is routing.Build, reusing what did not change since the last Build: the same table,
-// byte for byte.
+// byte for byte. The Cache keeps pointers into workloads: its elements must not change after
+// (a changed workload comes in a new slice, as the inventory's snapshots do).
 func (c *Cache) Build(workloads []discovery.Workload, opt Options) Table {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -133,7 +137,7 @@ func (c *Cache) scan(ws []discovery.Workload) (changes []change, dups bool) {
 		k := workloadKey{w.Source, w.ID}
 		var p *parsedSettings
 		for ; j < len(order); j++ {
-			if d := discovery.Compare(&order[j].w, w); d >= 0 {
+			if d := discovery.Compare(order[j].w, w); d >= 0 {
 				if d == 0 {
 					p = order[j]
 					j++
@@ -158,7 +162,7 @@ func (c *Cache) scan(ws []discovery.Workload) (changes []change, dups bool) {
 			changes = append(changes, ch)
 			c.index(k, p.hosts)
 		}
-		p.gen, p.at = c.gen, i
+		p.gen, p.at, p.w = c.gen, i, w
 		c.order[i] = p
 	}
 	if len(c.byID) > len(ws) || dups { // some went
@@ -202,7 +206,7 @@ func (c *Cache) parse(w *discovery.Workload) (Settings, []Problem, bool) {
 func (c *Cache) parseNew(w *discovery.Workload) *parsedSettings {
 	s, problems, routed := ParseSettings(w)
 	// Clipped: a caller's append to the problems never writes into the stored array.
-	p := &parsedSettings{w: *w, s: s, problems: slices.Clip(problems), routed: routed,
+	p := &parsedSettings{w: w, s: s, problems: slices.Clip(problems), routed: routed,
 		global: s.TCPPort != 0 || len(s.TLS.ACME.Hosts) > 0}
 	p.hosts = slices.Clone(s.Hosts)
 	for _, m := range s.Multi {

@@ -102,7 +102,7 @@ func TestCacheBuild(t *testing.T) {
 					opt.ProxyContainer = []string{"", "proxy"}[rng.IntN(2)]
 				}
 			}
-			got, want := c.Build(ws, opt), Build(ws, opt)
+			got, want := c.Build(slices.Clone(ws), opt), Build(ws, opt)
 			if !reflect.DeepEqual(got, want) {
 				gj, _ := json.MarshalIndent(got, "", " ")
 				wj, _ := json.MarshalIndent(want, "", " ")
@@ -159,7 +159,7 @@ func TestCachePartial(t *testing.T) {
 	var c Cache
 	check := func(what string, wantPlaced int) {
 		t.Helper()
-		got := c.Build(ws, opt)
+		got := c.Build(slices.Clone(ws), opt)
 		if want := Build(ws, opt); !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: the cached build differs", what)
 		}
@@ -211,7 +211,7 @@ func TestCacheOddKeys(t *testing.T) {
 	var c Cache
 	check := func(what string, ws ...discovery.Workload) {
 		t.Helper()
-		if got, want := c.Build(ws, opt), Build(ws, opt); !reflect.DeepEqual(got, want) {
+		if got, want := c.Build(slices.Clone(ws), opt), Build(ws, opt); !reflect.DeepEqual(got, want) {
 			gj, _ := json.MarshalIndent(got, "", " ")
 			wj, _ := json.MarshalIndent(want, "", " ")
 			t.Errorf("%s: the cached build differs:\n%s", what, lineDiff(string(wj), string(gj)))

@@ -87,7 +87,9 @@ type section struct {
 type parsed struct {
 	// skeleton is each chunk's skeleton, in file order.
 	skeleton []string
-	sections []section
+	// sections are the chunks' own: a section that did not change is the same pointer in the
+	// parse before.
+	sections []*section
 	// defaultServer: the config has a "default-server" line. Servers added through the runtime
 	// API do not take default-server settings (checked on HAProxy 2.6), so none can be added hot.
 	defaultServer bool
@@ -149,7 +151,8 @@ func parseReusing(cfg []byte, known map[chunkKey]*chunk) (parsed, error) {
 	// Borrowed, not copied (3.4 MB at 10,000 workloads): only read while parsing; what is kept
 	// (a chunk's text, and what is cut from it) is a copy.
 	text := unsafe.String(unsafe.SliceData(cfg), len(cfg))
-	p := parsed{chunks: make(map[chunkKey]*chunk, len(known))}
+	p := parsed{chunks: make(map[chunkKey]*chunk, len(known)),
+		skeleton: make([]string, 0, len(known)), sections: make([]*section, 0, len(known))}
 	dyn := false
 	start, startLine, line := 0, 1, 1
 	add := func(end int, last bool) error {
@@ -166,7 +169,7 @@ func parseReusing(cfg []byte, known map[chunkKey]*chunk) (parsed, error) {
 		p.chunks[k] = c
 		p.skeleton = append(p.skeleton, c.skeleton)
 		if c.section != nil {
-			p.sections = append(p.sections, *c.section)
+			p.sections = append(p.sections, c.section)
 		}
 		p.defaultServer = p.defaultServer || c.defaultServer
 		p.certs = append(p.certs, c.certs...)
@@ -292,6 +295,11 @@ func parseChunk(k chunkKey, first int) (*chunk, error) {
 		skel.WriteByte('\n')
 	}
 	c.skeleton, c.dynOut = skel.String(), defaultsDynamic
+	if strings.HasPrefix(k.text, c.skeleton) {
+		// Kept once: a chunk without servers (a frontend's thousands of lines) is its own
+		// skeleton, and a backend's servers often end it.
+		c.skeleton = k.text[:len(c.skeleton)]
+	}
 	return c, nil
 }
 

@@ -37,7 +37,7 @@ listen tcp_db
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []section{
+	want := []*section{
 		{name: "web", servers: []server{
 			{name: "web1", ip: "10.0.0.1", port: 80, weight: 3, weightSet: true, slot: 2, rest: "check inter 2s"},
 			{name: "web2", ip: "fd00::2", port: 8080, weight: 1, slot: 2, rest: "check"},

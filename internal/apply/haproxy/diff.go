@@ -68,6 +68,9 @@ func diff(prev, next parsed) (p plan, ok bool) {
 	var adds, changes, removes []command
 	for i, ns := range next.sections {
 		ps := prev.sections[i]
+		if ps == ns {
+			continue // a chunk the parse reused: the same servers
+		}
 		if ps.name != ns.name {
 			return plan{}, false
 		}

@@ -302,6 +302,24 @@ func TestDiff(t *testing.T) {
 				t.Errorf("plan:\n got %q\nwant %q", got, tt.want)
 			}
 			checkPlan(t, prev, next, p)
+			// Parsed with prev's chunks, as the runtime applier does: the sections that did not
+			// change are prev's own, and the plan is the same.
+			reused, err := parseReusing([]byte(tt.next(t)), prev.chunks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shared := 0
+			for i := range reused.sections {
+				if i < len(prev.sections) && reused.sections[i] == prev.sections[i] {
+					shared++
+				}
+			}
+			if shared == 0 {
+				t.Error("no section of the reusing parse is prev's")
+			}
+			if p2, ok := diff(prev, reused); !ok || !reflect.DeepEqual(lines(p2), tt.want) {
+				t.Errorf("plan with reused chunks:\n got %q (ok %v)\nwant %q", lines(p2), ok, tt.want)
+			}
 		})
 	}
 }

@@ -120,51 +120,54 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 	}
 	slices.SortFunc(list, func(a, b listed) int { return strings.Compare(a.ID, b.ID) })
 	s.mu.Lock()
-	old, stopping := s.cache, maps.Clone(s.stopping)
-	s.mu.Unlock()
-	entries := make([]cached, len(list))
-	gone := make([]bool, len(list))
 	var stale []int // new or changed since their cached inspect, by index in list
 	var ids []string
 	for i := range list {
-		c, hit := old[list[i].ID]
-		if !hit || c.fingerprint != list[i].fingerprint {
+		if c, hit := s.cache[list[i].ID]; !hit || c.fingerprint != list[i].fingerprint {
 			stale, ids = append(stale, i), append(ids, list[i].ID)
-			continue
 		}
-		entries[i] = c
 	}
+	s.mu.Unlock()
 	inspected, missing, err := s.inspectAll(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
+	// The cache is changed in place: a resync that finds little changed allocates little (a
+	// new cache was 3 MB at 10,000 containers).
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	running := len(list)
 	for k, i := range stale {
+		id := list[i].ID
+		if missing[k] { // gone since the list
+			delete(s.cache, id)
+			running--
+			continue
+		}
 		c := inspected[k]
 		if !c.ok {
 			c.fingerprint = list[i].fingerprint // as listed: inspected again once that changes
 		}
-		entries[i], gone[i] = c, missing[k] // gone since the list
+		s.cache[id] = c
 	}
-	fresh := make(map[string]cached, len(list))
-	var out []discovery.Workload
-	for i, c := range entries {
-		if gone[i] {
-			continue
-		}
-		id := list[i].ID
-		fresh[id] = c
-		if c.ok && !stopping[id] {
-			out = append(out, c.workload)
+	if len(s.cache) > running { // some are not listed: gone
+		for id := range s.cache {
+			if _, listed := slices.BinarySearchFunc(list, id, func(l listed, id string) int { return strings.Compare(l.ID, id) }); !listed {
+				delete(s.cache, id)
+			}
 		}
 	}
-	s.mu.Lock()
-	s.cache = fresh
 	for id := range s.stopping {
-		if _, running := fresh[id]; !running {
+		if _, running := s.cache[id]; !running {
 			delete(s.stopping, id)
 		}
 	}
-	s.mu.Unlock()
+	out := make([]discovery.Workload, 0, len(list))
+	for i := range list {
+		if c, ok := s.cache[list[i].ID]; ok && c.ok && !s.stopping[list[i].ID] {
+			out = append(out, c.workload)
+		}
+	}
 	return out, nil
 }
 
