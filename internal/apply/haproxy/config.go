@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unique"
 	"unsafe"
 )
 
@@ -120,7 +121,7 @@ var sectionKeywords = map[string]bool{
 // the chunks of the last config parsed serve the next one's that did not change. At 10,000
 // workloads a change touches a few of 5,000 chunks.
 type chunk struct {
-	// text is the chunk's own copy of its text: the key it is kept under.
+	// text is the chunk's text in the last config parsed with it: the key it is kept under.
 	text          string
 	skeleton      string
 	section       *section // a backend or listen section
@@ -148,8 +149,10 @@ func parse(cfg []byte) (parsed, error) { return parseReusing(cfg, nil) }
 
 // parseReusing is parse, taking the chunks that did not change from an earlier parse (nil: none).
 func parseReusing(cfg []byte, known map[chunkKey]*chunk) (parsed, error) {
-	// Borrowed, not copied (3.4 MB at 10,000 workloads): only read while parsing; what is kept
-	// (a chunk's text, and what is cut from it) is a copy.
+	// Borrowed, not copied (3.4 MB at 10,000 workloads): a config is never changed once written
+	// (the applier keeps the one in force, as the renderer's parts do). A chunk's text is its
+	// part of cfg, moved to the next config that has the same chunk (repoint); what a chunk keeps
+	// besides is its own (detach), so that no older config stays alive.
 	text := unsafe.String(unsafe.SliceData(cfg), len(cfg))
 	p := parsed{chunks: make(map[chunkKey]*chunk, len(known)),
 		skeleton: make([]string, 0, len(known)), sections: make([]*section, 0, len(known))}
@@ -160,10 +163,12 @@ func parseReusing(cfg []byte, known map[chunkKey]*chunk) (parsed, error) {
 		c := known[k]
 		if c == nil {
 			var err error
-			k.text = strings.Clone(k.text)
 			if c, err = parseChunk(k, startLine); err != nil {
 				return err
 			}
+			c.detach()
+		} else {
+			c.repoint(k.text)
 		}
 		k.text = c.text
 		p.chunks[k] = c
@@ -197,6 +202,41 @@ func parseReusing(cfg []byte, known map[chunkKey]*chunk) (parsed, error) {
 	}
 	slices.Sort(p.certMasked)
 	return p, nil
+}
+
+// repoint moves the chunk's text, and its skeleton when that is part of the text, to text: the
+// same bytes in another config.
+func (c *chunk) repoint(text string) {
+	if len(c.skeleton) > 0 && unsafe.StringData(c.skeleton) == unsafe.StringData(c.text) {
+		c.skeleton = text[:len(c.skeleton)]
+	}
+	c.text = text
+}
+
+// detach gives the chunk its own copy of every string it keeps but its text and a skeleton that
+// is part of it: those are parts of its config, which repoint replaces. A server's other keywords,
+// the same for most servers, are kept once (unique).
+func (c *chunk) detach() {
+	if c.section != nil {
+		c.section.name = strings.Clone(c.section.name)
+		for i := range c.section.servers {
+			s := &c.section.servers[i]
+			s.name, s.ip, s.rest = strings.Clone(s.name), strings.Clone(s.ip), unique.Make(s.rest).Value()
+		}
+	}
+	for i := range c.certs {
+		c.certs[i].path, c.certs[i].sha256 = strings.Clone(c.certs[i].path), strings.Clone(c.certs[i].sha256)
+	}
+	for i := range c.certMasked {
+		c.certMasked[i] = strings.Clone(c.certMasked[i])
+	}
+	for i := range c.maps {
+		m := &c.maps[i]
+		m.path, m.key, m.value = strings.Clone(m.path), strings.Clone(m.key), strings.Clone(m.value)
+	}
+	for i := range c.crtLists {
+		c.crtLists[i].list, c.crtLists[i].line = strings.Clone(c.crtLists[i].list), strings.Clone(c.crtLists[i].line)
+	}
 }
 
 // startsSection says whether a line's first word is a section keyword. Most lines of a large

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestParse(t *testing.T) {
@@ -348,4 +349,78 @@ func FuzzStartsSection(f *testing.F) {
 			t.Fatalf("startsSection(%q) = %v, want %v", line, got, want)
 		}
 	})
+}
+
+// A parse that reuses an earlier parse's chunks keeps nothing of the earlier config: the chunks
+// it reuses move to the new config, and what they keep besides their text is their own.
+func TestParseReusingKeepsNoOlderConfig(t *testing.T) {
+	const comments = `
+frontend https
+    bind :443 ssl crt-list /etc/haproxy/crt-list
+    # vhost-gen cert "/etc/vg/certs/a.pem" sha256 ` + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" + ` a.example
+    # vhost-gen map "/etc/haproxy/hosts.map" a.example web
+    # vhost-gen crt-list "/etc/haproxy/crt-list" /etc/vg/certs/a.pem [alpn h2,http/1.1] a.example
+    use_backend %[var(txn.host),map(/etc/haproxy/hosts.map)]
+`
+	base := testBase + comments
+	older := []byte(base)
+	p1, err := parse(older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p1.certs) != 1 || len(p1.maps) != 1 || len(p1.crtLists) != 1 {
+		t.Fatalf("the config's comments: %d certs, %d maps, %d crt-list lines; want one of each", len(p1.certs), len(p1.maps), len(p1.crtLists))
+	}
+	next := []byte(strings.Replace(base, "10.0.0.2:80", "10.0.0.9:80", 1))
+	p2, err := parseReusing(next, p1.chunks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused := 0
+	for i := range p2.sections {
+		if p2.sections[i] == p1.sections[i] {
+			reused++
+		}
+	}
+	if reused != len(p2.sections)-1 {
+		t.Fatalf("%d of %d sections reused, want all but the changed one", reused, len(p2.sections))
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(older)))
+	check := func(what, s string) {
+		if at := uintptr(unsafe.Pointer(unsafe.StringData(s))); s != "" && at >= lo && at < lo+uintptr(len(older)) {
+			t.Errorf("%s %q is part of the older config", what, s)
+		}
+	}
+	for k, c := range p2.chunks {
+		check("chunk key", k.text)
+		check("chunk text", c.text)
+		check("skeleton", c.skeleton)
+		if c.section != nil {
+			check("section", c.section.name)
+			for _, s := range c.section.servers {
+				check("server name", s.name)
+				check("server address", s.ip)
+				check("server keywords", s.rest)
+			}
+		}
+		for _, m := range c.certMasked {
+			check("certificate comment", m)
+		}
+	}
+	for _, s := range p2.skeleton {
+		check("skeleton", s)
+	}
+	for _, c := range p2.certs {
+		check("certificate path", c.path)
+		check("certificate hash", c.sha256)
+	}
+	for _, m := range p2.maps {
+		check("map file", m.path)
+		check("map key", m.key)
+		check("map value", m.value)
+	}
+	for _, l := range p2.crtLists {
+		check("crt-list file", l.list)
+		check("crt-list line", l.line)
+	}
 }
