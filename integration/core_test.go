@@ -2,6 +2,8 @@ package integration
 
 import (
 	"fmt"
+	"math"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -288,6 +290,20 @@ func TestOneInspectPerEvent(t *testing.T) {
 	}
 	if di > de || di < 4 {
 		t.Errorf("%v inspects for %v events: want at most one per event, and one per started container", di, de)
+	}
+}
+
+// TestMemoryLimit: the watch sets Go's soft memory limit (internal/memlimit): the floor while the
+// heap is small, or nothing when the environment has GOMEMLIMIT or GOGC.
+func TestMemoryLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "--proxy-networks", "bridge")
+	want := float64(64 << 20)
+	if os.Getenv("GOMEMLIMIT") != "" || os.Getenv("GOGC") != "" {
+		want = math.MaxInt64
+	}
+	if got := e.metric("go_gc_gomemlimit_bytes"); got != want {
+		t.Errorf("go_gc_gomemlimit_bytes = %v, want %v", got, want)
 	}
 }
 

@@ -4,7 +4,7 @@
 //
 //	go run ./integration/benchtable              # N = 100, 1,000, 10,000 and the real engine at 100
 //	go run ./integration/benchtable -short       # small N: what `make test` runs so that it cannot rot
-//	go run ./integration/benchtable -profile DIR # also vhost-gen's CPU profile of each storm
+//	go run ./integration/benchtable -profile DIR # also vhost-gen's CPU profiles, and its heap before the flips and after the storm
 //
 // Timings are measured, never asserted: it fails only when the pipeline does not work (no apply,
 // a workload not routed, a host that never answers).
@@ -41,7 +41,7 @@ func parseFlags() (*config, error) {
 	ns := flag.String("n", "", "the simulator's N, comma separated (default 100,1000,10000; with -short 20,100)")
 	flag.BoolVar(&c.engine, "engine", true, "also measure against the real dockerd (make env starts it)")
 	flag.IntVar(&c.engineN, "engine-n", 0, "containers on the real engine (default 100; with -short 10)")
-	flag.StringVar(&c.profile, "profile", "", "save vhost-gen's CPU profile of each storm into `DIR`")
+	flag.StringVar(&c.profile, "profile", "", "save vhost-gen's CPU profiles and heap profiles into `DIR`")
 	flag.Parse()
 	c.short = *short
 	c.idle, c.flips, c.storm, c.runs, c.restarts = 10*time.Second, 20, 1000, 10, 20
