@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
+	"time"
 )
 
 // The defaults: the limit follows the live heap once it passes 40 MiB.
@@ -33,6 +34,9 @@ type Follower struct {
 	floor      int64
 	stopped    atomic.Bool
 	collecting atomic.Bool
+	// next is when Settle may collect again (UnixNano): its collections take at most a tenth of
+	// the time, so that applies in quick succession do not keep one running.
+	next atomic.Int64
 }
 
 // Follow sets the soft memory limit to max(floor, ratio × live heap) now and after every
@@ -63,17 +67,21 @@ func (f *Follower) Stop() {
 	debug.SetMemoryLimit(math.MaxInt64)
 }
 
-// Settle collects now, on a goroutine of its own, when the limit is above the floor (one
-// collection at a time). Called after an apply, while vhost-gen waits for the next change: the
-// next render then starts with the whole headroom, instead of collecting (and helping to) while
-// it renders.
+// Settle collects now, on a goroutine of its own, when the limit is above the floor: one
+// collection at a time, and after one that took d, none for the next 9d. Called after an apply,
+// while vhost-gen waits for the next change: the next render then starts with the whole
+// headroom, instead of collecting (and helping to) while it renders.
 func (f *Follower) Settle() {
-	if f == nil || f.stopped.Load() || Limit(f.ratio, f.floor, Live()) <= f.floor || !f.collecting.CompareAndSwap(false, true) {
+	if f == nil || f.stopped.Load() || time.Now().UnixNano() < f.next.Load() ||
+		Limit(f.ratio, f.floor, Live()) <= f.floor || !f.collecting.CompareAndSwap(false, true) {
 		return
 	}
 	go func() {
 		defer f.collecting.Store(false)
+		start := time.Now()
 		runtime.GC()
+		end := time.Now()
+		f.next.Store(end.Add(9 * end.Sub(start)).UnixNano())
 	}()
 }
 

@@ -108,7 +108,19 @@ func TestSettle(t *testing.T) {
 	low.Stop()
 	high := Follow(2, 1)
 	defer high.Stop()
+	t0 := time.Now()
 	if n := forced(high); n != 1 {
 		t.Errorf("Settle above the floor collected %d times, want 1", n)
+	}
+	if high.next.Load() <= t0.UnixNano() {
+		t.Error("after a collection, Settle may collect again at once")
+	}
+	high.next.Store(time.Now().Add(time.Hour).UnixNano())
+	if n := forced(high); n != 0 {
+		t.Errorf("Settle before its next time collected %d times, want 0", n)
+	}
+	high.next.Store(0)
+	if n := forced(high); n != 1 {
+		t.Errorf("Settle after its next time collected %d times, want 1", n)
 	}
 }
