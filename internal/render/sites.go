@@ -190,32 +190,31 @@ func perSite(name string, sites []routing.Site, d Data, with ...any) (string, er
 			return "", errStopped
 		}
 		s := &sites[i]
-		var text string
-		found := false
-		var stored *siteParts
+		// The site's stored output of this part (a new one has epoch 0: epochs start at 1). A
+		// part cannot call perSite (its data is not Data), so o stays valid while it runs.
+		var o *partOut
 		if run.parts != nil {
-			stored = run.parts.site(s)
-			if o := stored.out(name); o != nil && o.epoch == epoch {
-				text, found = o.text, true
+			stored := run.parts.site(s)
+			if o = stored.out(name); o == nil {
+				stored.outs = append(stored.outs, partOut{name: name})
+				o = &stored.outs[len(stored.outs)-1]
 			}
 		}
-		if !found {
+		var text string
+		if o != nil && o.epoch == epoch {
+			text = o.text
+		} else {
 			sd.Site, part.buf = *s, part.buf[:0]
 			if err := run.r.tmpl.ExecuteTemplate(part, name, sd); err != nil {
 				return "", fmt.Errorf("site %s: %w", s.Host, err)
 			}
 			text = string(part.buf)
-			if stored != nil {
-				if o := stored.out(name); o != nil {
-					o.epoch, o.text = epoch, text
-				} else {
-					stored.outs = append(stored.outs, partOut{name: name, epoch: epoch, text: text})
-				}
+			if o != nil {
+				o.epoch, o.text = epoch, text
 				run.parts.ran++
 			}
 		}
-		if stored != nil {
-			o := stored.out(name)
+		if o != nil {
 			o.gen, o.off = run.parts.gen, len(run.out.buf)
 		}
 		if _, err := run.out.WriteString(text); err != nil {

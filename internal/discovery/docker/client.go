@@ -69,7 +69,7 @@ type eachKey struct{}
 // an empty list, when the client is NewClient's (with another, ContainerList returns the list as
 // usual and fn is not called). The client's ContainerList holds the engine's whole answer and
 // then every decoded entry at once, 9 MB of JSON and more decoded at 10,000 containers, which
-// doubled vhost-gen's heap at every resync; List keeps two strings of an entry.
+// doubled vhost-gen's heap at every resync; List keeps an entry's ID and a digest.
 func eachListed(ctx context.Context, fn func(*container.Summary)) context.Context {
 	return context.WithValue(ctx, eachKey{}, fn)
 }
