@@ -166,7 +166,7 @@ func (s *Source) List(ctx context.Context) ([]discovery.Workload, error) {
 		}
 	}
 	for id := range s.stopping {
-		if _, running := s.cache[id]; !running {
+		if _, ok := s.cache[id]; !ok {
 			delete(s.stopping, id)
 		}
 	}
